@@ -1,0 +1,33 @@
+"""One exception tree for SimCity. Each kind maps to one exit code of the command line."""
+
+from __future__ import annotations
+
+
+class SimCityError(Exception):
+    """Root of every error SimCity raises on purpose."""
+
+    exit_code = 3
+
+
+class UsageError(SimCityError):
+    """Bad input from the user: a flag, a profile file, a report dir. Exit 2."""
+
+    exit_code = 2
+
+
+class InfrastructureError(SimCityError):
+    """The stack, the proxy or REST could not be used. Never a PASS, never a product FAIL. Exit 3."""
+
+    exit_code = 3
+
+
+class StackStartError(InfrastructureError):
+    """A service of the stack did not start or never became healthy."""
+
+
+class ProxyUnreachableError(InfrastructureError):
+    """The Toxiproxy API did not answer."""
+
+
+class RestUnreachableError(InfrastructureError):
+    """The REST layer (PostgREST or simcity-rest) did not answer with the database truth."""

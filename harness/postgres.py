@@ -1,0 +1,182 @@
+"""A throwaway PostgreSQL cluster on a free loopback port, with `compose/db` applied.
+
+Used by the tests and by the embedded (`local`) stack. It runs a real server: Debian's
+postgresql binaries when present, else the ones bundled in the `pgserver` wheel.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from harness.errors import InfrastructureError
+
+DB_DIR = Path(__file__).resolve().parent.parent / "compose" / "db"
+SUPERUSER = "postgres"
+AUTHENTICATOR_PASSWORD_ENV = "SIMCITY_AUTHENTICATOR_PASSWORD"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_pg_bin() -> Path:
+    """The directory holding initdb/pg_ctl/psql, preferring Debian's newest server."""
+    override = os.environ.get("SIMCITY_PG_BIN")
+    candidates = [override] if override else []
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    try:
+        import pgserver  # noqa: PLC0415 - optional fallback, only imported when needed
+
+        candidates.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
+    except ImportError:
+        pass
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "psql").exists():
+            return Path(candidate)
+    raise InfrastructureError("no PostgreSQL server binaries found (install postgresql-15 or pgserver)")
+
+
+def _run_as() -> str | None:
+    """PostgreSQL refuses to run as root: drop to the `postgres` (or `nobody`) user when root."""
+    if os.geteuid() != 0:
+        return None
+    for user in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(user)
+            return user
+        except KeyError:
+            continue
+    raise InfrastructureError("running as root and no unprivileged user to run PostgreSQL as")
+
+
+@dataclass
+class LocalPostgres:
+    """A PostgreSQL cluster in a temp dir; a context manager that removes everything on exit."""
+
+    port: int = 0
+    apply_schema: bool = True
+    bin_dir: Path = field(default_factory=find_pg_bin)
+    root: Path | None = None
+    authenticator_password: str = "authenticator-local"
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+        self._user = _run_as()
+        self._owned_root = self.root is None
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.root is not None
+        return self.root / "data"
+
+    def dsn(self, user: str = SUPERUSER, password: str | None = None, database: str = "postgres") -> str:
+        auth = f"{user}:{password}@" if password else f"{user}@"
+        return f"postgresql://{auth}127.0.0.1:{self.port}/{database}"
+
+    @property
+    def superuser_dsn(self) -> str:
+        return self.dsn()
+
+    @property
+    def authenticator_dsn(self) -> str:
+        return self.dsn("authenticator", self.authenticator_password)
+
+    def _cmd(self, *args: str) -> list[str]:
+        return (["runuser", "-u", self._user, "--"] if self._user else []) + list(args)
+
+    def _check(self, *args: str, what: str) -> None:
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise InfrastructureError(f"postgres: {what} failed: {' / '.join(tail)}")
+
+    def start(self) -> "LocalPostgres":
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="simcity-pg-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self._user:
+            shutil.chown(self.root, self._user)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._check(
+                str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", what="initdb",
+            )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c shared_buffers=64MB"
+        )
+        self._check(
+            str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
+            "-l", str(self.root / "postgres.log"), "-w", "-t", "60", "start", what="start",
+        )
+        if self.apply_schema:
+            self.apply(DB_DIR)
+        return self
+
+    def psql(self, *args: str, sql: str | None = None) -> str:
+        """Run psql as the superuser; raise with the server's message on error."""
+        cmd = [str(self.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.superuser_dsn, *args]
+        if sql is not None:
+            cmd += ["-c", sql]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise InfrastructureError(f"psql failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return proc.stdout
+
+    def apply(self, directory: Path) -> None:
+        """Apply every `*.sql` file of a directory in name order (they are idempotent)."""
+        for script in sorted(directory.glob("*.sql")):
+            self.psql("-f", str(script))
+        # Password auth for the login role PostgREST uses; set here, never committed in SQL.
+        self.psql(sql=f"ALTER ROLE authenticator PASSWORD '{self.authenticator_password}'")
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.root is None or not (self.data_dir / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"),
+            capture_output=True, timeout=60,
+        )
+
+    def close(self) -> None:
+        self.stop("immediate")
+        if self._owned_root and self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def __enter__(self) -> "LocalPostgres":
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
+    """Block until something accepts TCP connections on host:port, or raise InfrastructureError."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise InfrastructureError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")
