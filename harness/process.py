@@ -1,0 +1,170 @@
+"""A service run as a child process: start, wait until ready, SIGKILL, respawn, stop.
+
+One small type for every process SimCity runs itself (the Toxiproxy and REST stand-ins, the booking
+app, in tests and in the embedded stack), so that readiness, logs and clean-up live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from harness.errors import StackStartError
+
+
+class ManagedProcess:
+    """A child process with a readiness probe; a context manager that always stops it.
+
+    `health_url` is polled until it answers 200 (or, with `health_url=None`, `port` until it accepts
+    a TCP connection). The child runs in its own process group so SIGKILL takes its workers too.
+    Output goes to a log file whose tail is quoted when the process fails to become ready.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        health_url: str | None = None,
+        port: int | None = None,
+        ready_timeout_s: float = 20.0,
+        log_dir: Path | None = None,
+    ) -> None:
+        if health_url is None and port is None:
+            raise ValueError("ManagedProcess needs a health_url or a port to know it is ready")
+        self.name = name
+        self.argv = list(argv)
+        self.env = {**os.environ, **(env or {})}
+        self.health_url = health_url
+        self.port = port
+        self.ready_timeout_s = ready_timeout_s
+        self._log_dir = log_dir
+        self._own_log_dir = log_dir is None
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def python_module(cls, name: str, module: str, *args: str, **kwargs: object) -> "ManagedProcess":
+        """`python -m module args...` with the running interpreter (the project's venv)."""
+        return cls(name, [sys.executable, "-m", module, *args], **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> "ManagedProcess":
+        if self._log_dir is None:
+            self._log_dir = Path(tempfile.mkdtemp(prefix=f"simcity-{self.name}-"))
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self._log_dir / f"{self.name}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            self._proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout_s: float | None = None) -> float:
+        """Block until the probe succeeds; return the seconds it took. Raise StackStartError."""
+        started = time.monotonic()
+        deadline = started + (timeout_s or self.ready_timeout_s)
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                if self._proc is not None and self._proc.poll() is not None:
+                    raise StackStartError(
+                        f"{self.name} exited with code {self._proc.returncode} while starting; "
+                        f"log tail: {self.log_tail()}"
+                    )
+                if self._probe(client):
+                    return time.monotonic() - started
+                time.sleep(0.02)
+        raise StackStartError(
+            f"{self.name} not ready after {timeout_s or self.ready_timeout_s:.0f} s; log tail: {self.log_tail()}"
+        )
+
+    def _probe(self, client: httpx.Client) -> bool:
+        if self.health_url is not None:
+            try:
+                return client.get(self.health_url).status_code == 200
+            except httpx.HTTPError:
+                return False
+        try:
+            with socket.create_connection(("127.0.0.1", int(self.port or 0)), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def log_tail(self, lines: int = 8) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        text = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything it spawned; reap it."""
+        if self._proc is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        self._proc.wait(timeout=10)
+
+    def restart(self) -> float:
+        """Crash (SIGKILL) and respawn; return the seconds from the kill until ready again."""
+        started = time.monotonic()
+        self.kill()
+        self.start()
+        return time.monotonic() - started
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after the grace period."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        # Workers may outlive their parent on SIGTERM races; never leave any behind.
+        self._signal_group(signal.SIGKILL)
+        self._proc = None
+
+    def __enter__(self) -> "ManagedProcess":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if self._own_log_dir and self._log_dir is not None and exc_type is None:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
