@@ -78,6 +78,11 @@ class LocalPostgres:
         self._owned_root = self.root is None
 
     @property
+    def run_as(self) -> str | None:
+        """The unprivileged user the server runs as when SimCity runs as root."""
+        return self._user
+
+    @property
     def data_dir(self) -> Path:
         assert self.root is not None
         return self.root / "data"

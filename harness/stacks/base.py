@@ -1,0 +1,85 @@
+"""What every stack (local processes, Docker Compose, a user's own app) offers the harness."""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from harness.errors import StackStartError
+
+# The two network hops SimCity can break: harness -> app, and app -> database.
+HOPS = ("client-app", "app-db")
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """Where the running stack answers. `service_key` is a secret: never printed (repr=False)."""
+
+    app_url: str
+    rest_url: str
+    service_key: str = field(repr=False)
+    proxy_api_url: str | None = None
+    # hop -> Toxiproxy proxy name; a hop missing here cannot be faulted on this stack.
+    proxy_names: Mapping[str, str] = field(default_factory=dict)
+    database_url: str | None = field(default=None, repr=False)
+
+
+class Stack(abc.ABC):
+    """A running system under test; a context manager that always releases everything."""
+
+    kind: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def endpoints(self) -> StackEndpoints: ...
+
+    @abc.abstractmethod
+    def start(self) -> StackEndpoints: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def restart_app(self) -> float:
+        """Crash the app for real and wait until /health is 200; return seconds kill-to-healthy."""
+
+    def describe(self) -> str:
+        return self.kind
+
+    def __enter__(self) -> "Stack":
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def wait_healthy(url: str, timeout_s: float = 30.0, what: str = "app") -> float:
+    """Poll `url` until it answers 200 (bounded, tenacity); return the seconds it took."""
+    started = time.monotonic()
+
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    retrying = Retrying(
+        retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(0.02), retry_error_callback=lambda state: False,
+    )
+    if not retrying(probe):
+        raise StackStartError(f"{what} not healthy at {url} after {timeout_s:.0f} s")
+    return time.monotonic() - started

@@ -1,0 +1,173 @@
+"""The embedded stack: every service a real process on free loopback ports, no Docker needed.
+
+    harness --(proxy `app`)--> booking-app (2+ processes) --(proxy `app_db`)--> PostgreSQL
+    harness -----------------> simcity-rest ------------------------------------^  (truth, no faults)
+
+Crash = SIGKILL of the app's whole process group and a respawn, as CONTRACT.md section 4 asks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+
+from harness.auth import mint_key, new_jwt_secret
+from harness.errors import StackStartError
+from harness.postgres import LocalPostgres, free_port
+from harness.process import ManagedProcess
+from harness.stacks.base import Stack, StackEndpoints, wait_healthy
+
+APP_PROXY = "app"
+DB_PROXY = "app_db"
+
+
+class LocalStack(Stack):
+    """PostgreSQL + simcity-toxiproxy + simcity-rest + booking-app as child processes."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        app_env: Mapping[str, str] | None = None,
+        *,
+        with_app: bool = True,
+        root: Path | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.app_env = dict(app_env or {})
+        self.with_app = with_app
+        self.seed = seed
+        self._root = root
+        self._own_root = root is None
+        self._exit = ExitStack()
+        self._endpoints: StackEndpoints | None = None
+        self._app: ManagedProcess | None = None
+        self._processes: list[ManagedProcess] = []
+        self._postgres: LocalPostgres | None = None
+        self.jwt_secret = new_jwt_secret()
+
+    @property
+    def endpoints(self) -> StackEndpoints:
+        if self._endpoints is None:
+            raise StackStartError("the local stack is not started")
+        return self._endpoints
+
+    @property
+    def root(self) -> Path:
+        assert self._root is not None
+        return self._root
+
+    def describe(self) -> str:
+        strategy = self.app_env.get("BOOKING_STRATEGY", "atomic")
+        return f"local (PostgreSQL, simcity-rest, simcity-toxiproxy, booking-app[{strategy}])"
+
+    def _spawn(self, process: ManagedProcess) -> ManagedProcess:
+        self._processes.append(process)
+        return self._exit.enter_context(process)
+
+    def start(self) -> StackEndpoints:
+        # Imported here: each service package is only needed once a local stack really starts.
+        from booking_app.spawn import app_process  # noqa: PLC0415
+        from simcity_rest.spawn import rest_process  # noqa: PLC0415
+        from toxics.server import toxiproxy_process  # noqa: PLC0415
+
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="simcity-stack-"))
+        logs = self.root / "logs"
+        self._postgres = self._exit.enter_context(LocalPostgres(root=self.root / "pg"))
+        pg = self._postgres
+
+        api_port, db_listen, app_listen, app_port, rest_port = (free_port() for _ in range(5))
+        proxies = [{"name": DB_PROXY, "listen": f"127.0.0.1:{db_listen}", "upstream": f"127.0.0.1:{pg.port}"}]
+        if self.with_app:
+            proxies.append({"name": APP_PROXY, "listen": f"127.0.0.1:{app_listen}", "upstream": f"127.0.0.1:{app_port}"})
+        config = self.root / "toxiproxy.json"
+        config.write_text(json.dumps(proxies))
+        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed, log_dir=logs))
+
+        rest_env = {
+            "PGRST_DB_URI": pg.authenticator_dsn,
+            "PGRST_DB_SCHEMAS": "public",
+            "PGRST_DB_ANON_ROLE": "anon",
+            "PGRST_JWT_SECRET": self.jwt_secret,
+            "PGRST_SERVER_HOST": "127.0.0.1",
+            "PGRST_SERVER_PORT": str(rest_port),
+        }
+        self._spawn(rest_process(rest_port, rest_env, log_dir=logs))
+
+        # The app's database traffic crosses the `app_db` proxy, so app-db faults reach it.
+        database_url = f"postgresql://postgres@127.0.0.1:{db_listen}/postgres"
+        app_url = f"http://127.0.0.1:{app_listen}"
+        if self.with_app:
+            env = dict(self.app_env)
+            strategy = env.pop("BOOKING_STRATEGY", "atomic")
+            self._app = self._spawn(
+                app_process(app_port, database_url, strategy=strategy, e2e=True, extra_env=env, log_dir=logs)
+            )
+            wait_healthy(f"{app_url}/health", what="app through the proxy")
+        self._endpoints = StackEndpoints(
+            app_url=app_url,
+            rest_url=f"http://127.0.0.1:{rest_port}",
+            service_key=mint_key(self.jwt_secret, "service_role"),
+            proxy_api_url=f"http://127.0.0.1:{api_port}",
+            proxy_names={"client-app": APP_PROXY, "app-db": DB_PROXY} if self.with_app else {"app-db": DB_PROXY},
+            database_url=database_url,
+        )
+        return self._endpoints
+
+    def restart_app(self) -> float:
+        if self._app is None:
+            raise StackStartError("this local stack runs no app to restart")
+        return self._app.restart()
+
+    def app_log_tail(self, lines: int = 20) -> str:
+        return self._app.log_tail(lines) if self._app else ""
+
+    def close(self) -> None:
+        try:
+            self._exit.close()
+        finally:
+            self._endpoints = None
+            if self._own_root and self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root = None
+
+    # `simcity stack up` leaves the stack running after the command exits: these two hand it over.
+    def detach(self, state_file: Path) -> None:
+        """Stop managing the processes and record how to stop them later (`stack down`)."""
+        assert self._postgres is not None
+        state = {
+            "process_groups": [p.pid for p in self._processes if p.pid],
+            "pg_ctl": str(self._postgres.bin_dir / "pg_ctl"),
+            "pg_data": str(self._postgres.data_dir),
+            "pg_user": self._postgres.run_as,
+            "root": str(self.root),
+        }
+        state_file.write_text(json.dumps(state))
+        self._exit.pop_all()
+        self._own_root = False
+
+
+def stop_detached(state_file: Path) -> bool:
+    """Stop a stack left running by `detach`; False when there was none."""
+    if not state_file.exists():
+        return False
+    state = json.loads(state_file.read_text())
+    for pgid in state["process_groups"]:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    runner = ["runuser", "-u", state["pg_user"], "--"] if state.get("pg_user") else []
+    subprocess.run([*runner, state["pg_ctl"], "-D", state["pg_data"], "-m", "immediate", "stop"],
+                   capture_output=True, timeout=60)
+    shutil.rmtree(state["root"], ignore_errors=True)
+    state_file.unlink()
+    return True
