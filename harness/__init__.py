@@ -1,1 +1,62 @@
-"""placeholder"""
+"""SimCity's SC-1 harness: the recorded history, the seeded generator, the checker and the reports.
+
+The public API is what `__all__` lists; the stacks, client and nemesis build on these types.
+"""
+
+from harness.checker import (
+    Invariant,
+    TerminalState,
+    Validity,
+    Verdict,
+    Violation,
+    ViolationName,
+    check,
+)
+from harness.errors import (
+    HistoryFormatError,
+    InfrastructureError,
+    MalformedSnapshotError,
+    ProxyUnreachableError,
+    RestUnreachableError,
+    ScheduleError,
+    SimCityError,
+    StackStartError,
+    UsageError,
+)
+from harness.generator import PROFILES, IntentRef, Profile, Schedule, Step, profile_named
+from harness.history import (
+    Action,
+    Answer,
+    BookingRow,
+    BookingStatus,
+    Details,
+    Fixture,
+    History,
+    Hop,
+    Intent,
+    Op,
+    OpKind,
+    Process,
+    Recorder,
+    SlotSnapshot,
+    SlotState,
+    classify_booking_answer,
+    parse_snapshot,
+)
+from harness.report import ReportPaths, redact, render_html, render_junit, render_text, write_report
+
+__all__ = [
+    # errors
+    "SimCityError", "UsageError", "InfrastructureError", "StackStartError", "ProxyUnreachableError",
+    "RestUnreachableError", "ScheduleError", "HistoryFormatError", "MalformedSnapshotError",
+    # history
+    "Action", "Answer", "BookingRow", "BookingStatus", "Details", "Fixture", "History", "Hop",
+    "Intent", "Op", "OpKind", "Process", "Recorder", "SlotSnapshot", "SlotState",
+    "classify_booking_answer", "parse_snapshot",
+    # generator
+    "PROFILES", "IntentRef", "Profile", "Schedule", "Step", "profile_named",
+    # checker
+    "Invariant", "TerminalState", "Validity", "Verdict", "Violation", "ViolationName", "check",
+    # reports
+    "ReportPaths", "redact", "render_html", "render_junit", "render_text", "write_report",
+]

@@ -31,3 +31,15 @@ class ProxyUnreachableError(InfrastructureError):
 
 class RestUnreachableError(InfrastructureError):
     """The REST layer (PostgREST or simcity-rest) did not answer with the database truth."""
+
+
+class ScheduleError(UsageError):
+    """A schedule that cannot be built or replayed: unknown profile, bad action text, bad hash."""
+
+
+class HistoryFormatError(UsageError):
+    """A `history.jsonl` given back to SimCity (to re-check or replay) that cannot be read."""
+
+
+class MalformedSnapshotError(InfrastructureError):
+    """The REST layer answered a snapshot whose shape is not the contract's (section 2)."""

@@ -1,0 +1,381 @@
+"""SC-1's oracle: a pure function from a recorded history to a Verdict.
+
+After every snapshot the five invariants of CONTRACT.md section 3 are checked against the snapshot
+and everything recorded before it; after the last snapshot, the terminal state (STATE 1 or 2).
+Booking calls that never completed, or completed `info`, are unknown: they may or may not have
+happened, so they neither prove nor excuse anything (Jepsen's crash = unknown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from harness.history import (
+    Action,
+    Answer,
+    BookingStatus,
+    Fixture,
+    History,
+    Op,
+    OpKind,
+    Process,
+    SlotSnapshot,
+    SlotState,
+    answered_booking_id,
+)
+
+
+class Invariant(IntEnum):
+    CARDINALITY = 1
+    SLOT_COHERENCE = 2
+    BOOKING_COHERENCE = 3
+    STABILITY = 4
+    AGREEMENT = 5
+    TERMINAL = 6  # not a numbered invariant of the contract: the check after the settle phase
+
+    @property
+    def title(self) -> str:
+        return _TITLES[self]
+
+
+_TITLES = {
+    Invariant.CARDINALITY: "at most one confirmed booking on the slot",
+    Invariant.SLOT_COHERENCE: "slot booked exactly when one booking is confirmed",
+    Invariant.BOOKING_COHERENCE: "every booking is an issued intent, on this slot, for its customer, once",
+    Invariant.STABILITY: "a confirmed intent stays confirmed with the same booking id",
+    Invariant.AGREEMENT: "the database agrees with what clients were told",
+    Invariant.TERMINAL: "after settling: STATE 1 or STATE 2",
+}
+
+
+class ViolationName(str, Enum):
+    DOUBLE_BOOKING = "DOUBLE_BOOKING"
+    FREE_WITH_CONFIRMED = "FREE_WITH_CONFIRMED"
+    BOOKED_WITHOUT_BOOKING = "BOOKED_WITHOUT_BOOKING"
+    BOOKING_WITHOUT_INTENT = "BOOKING_WITHOUT_INTENT"
+    DUPLICATE_INTENT = "DUPLICATE_INTENT"
+    WRONG_SLOT = "WRONG_SLOT"
+    WRONG_CUSTOMER = "WRONG_CUSTOMER"
+    WINNER_FLIP = "WINNER_FLIP"
+    BOOKING_ID_CHANGED = "BOOKING_ID_CHANGED"
+    BOOKING_LOST = "BOOKING_LOST"
+    BOOKING_LOST_AFTER_CRASH = "BOOKING_LOST_AFTER_CRASH"
+    ACK_NOT_HONOURED = "ACK_NOT_HONOURED"
+    REJECTED_BUT_CONFIRMED = "REJECTED_BUT_CONFIRMED"
+    CONFLICTING_ANSWERS = "CONFLICTING_ANSWERS"
+    NO_TERMINAL_STATE = "NO_TERMINAL_STATE"
+
+    @property
+    def invariant(self) -> Invariant:
+        return _INVARIANT_OF[self]
+
+
+_INVARIANT_OF = {
+    ViolationName.DOUBLE_BOOKING: Invariant.CARDINALITY,
+    ViolationName.FREE_WITH_CONFIRMED: Invariant.SLOT_COHERENCE,
+    ViolationName.BOOKED_WITHOUT_BOOKING: Invariant.SLOT_COHERENCE,
+    ViolationName.BOOKING_WITHOUT_INTENT: Invariant.BOOKING_COHERENCE,
+    ViolationName.DUPLICATE_INTENT: Invariant.BOOKING_COHERENCE,
+    ViolationName.WRONG_SLOT: Invariant.BOOKING_COHERENCE,
+    ViolationName.WRONG_CUSTOMER: Invariant.BOOKING_COHERENCE,
+    ViolationName.WINNER_FLIP: Invariant.STABILITY,
+    ViolationName.BOOKING_ID_CHANGED: Invariant.STABILITY,
+    ViolationName.BOOKING_LOST: Invariant.STABILITY,
+    ViolationName.BOOKING_LOST_AFTER_CRASH: Invariant.STABILITY,
+    ViolationName.ACK_NOT_HONOURED: Invariant.AGREEMENT,
+    ViolationName.REJECTED_BUT_CONFIRMED: Invariant.AGREEMENT,
+    ViolationName.CONFLICTING_ANSWERS: Invariant.AGREEMENT,
+    ViolationName.NO_TERMINAL_STATE: Invariant.TERMINAL,
+}
+
+
+class Validity(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+
+
+class TerminalState(str, Enum):
+    STATE_1 = "STATE_1"  # C1 confirmed, C2 rejected/failed/absent, slot booked
+    STATE_2 = "STATE_2"  # the mirror
+
+
+@dataclass(frozen=True)
+class Violation:
+    name: ViolationName
+    message: str
+    index: int  # the op where it was first seen
+    occurrences: int = 1  # how many later ops showed the same thing again
+
+    @property
+    def invariant(self) -> Invariant:
+        return self.name.invariant
+
+
+@dataclass(frozen=True)
+class Verdict:
+    valid: Validity
+    violations: tuple[Violation, ...] = ()
+    final_state: TerminalState | None = None
+    winner: Process | None = None
+    snapshots_checked: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.valid is Validity.PASS
+
+    @property
+    def first_violation(self) -> Violation | None:
+        return min(self.violations, key=lambda v: v.index, default=None)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "valid": self.valid.value,
+            "final_state": self.final_state.value if self.final_state else None,
+            "winner": self.winner.value if self.winner else None,
+            "snapshots_checked": self.snapshots_checked,
+            "violations": [
+                {"invariant": v.invariant.value, "invariant_title": v.invariant.title,
+                 "name": v.name.value, "message": v.message, "index": v.index,
+                 "occurrences": v.occurrences}
+                for v in self.violations
+            ],
+        }
+
+
+def check(history: History, *, terminal: bool = True) -> Verdict:
+    """Check every snapshot of `history`, then (with `terminal=True`) its final state.
+
+    `terminal=False` checks a run still in progress, e.g. to stop at the first violation.
+    """
+    run = _Run(history.fixture)
+    for op in history.ops:
+        run.step(op)
+    final_state = winner = None
+    if terminal:
+        final_state, winner = run.terminal(history.ops[-1].index if history.ops else 0)
+    violations = tuple(run.violations.values())
+    return Verdict(
+        valid=Validity.FAIL if violations else Validity.PASS,
+        violations=violations,
+        final_state=final_state,
+        winner=winner,
+        snapshots_checked=run.snapshots,
+    )
+
+
+@dataclass
+class _Told:
+    """The definite answers one intent received so far."""
+
+    confirmed_at: int | None = None  # op index of the first confirmed answer
+    booking_id: str | None = None
+    slot_taken_at: int | None = None
+
+
+@dataclass
+class _Run:
+    fixture: Fixture
+    violations: dict[tuple[ViolationName, str], Violation] = field(default_factory=dict)
+    issued: set[str] = field(default_factory=set)  # intent ids sent at least once so far
+    told: dict[str, _Told] = field(default_factory=dict)
+    seen_confirmed: dict[str, tuple[str, int]] = field(default_factory=dict)  # intent -> (booking, op)
+    crashes: list[int] = field(default_factory=list)
+    confirmed_snapshots: list[tuple[int, str]] = field(default_factory=list)  # (op, intent) pairs
+    last_snapshot: SlotSnapshot | None = None
+    snapshots: int = 0
+
+    # --- bookkeeping ---
+
+    def flag(self, name: ViolationName, subject: str, message: str, index: int) -> None:
+        key = (name, subject)
+        if key in self.violations:
+            earlier = self.violations[key]
+            self.violations[key] = Violation(name, earlier.message, earlier.index, earlier.occurrences + 1)
+        else:
+            self.violations[key] = Violation(name, message, index)
+
+    def who(self, intent_id: str) -> str:
+        intent = self.fixture.by_intent_id(intent_id)
+        return f"{intent.process.value}'s intent {intent_id}" if intent else f"intent {intent_id}"
+
+    def step(self, op: Op) -> None:
+        if op.kind is OpKind.INVOKE:
+            if op.action is Action.RESTART_SIMCITY:
+                # The kill happens after the invoke; anything in flight from now on is unknown.
+                self.crashes.append(op.index)
+            if op.action.is_booking and op.details.intent_id:
+                self.issued.add(op.details.intent_id)
+            return
+        if op.action.is_booking:
+            self.answer(op)
+        if op.snapshot is not None:
+            self.snapshot(op, op.snapshot)
+
+    # --- invariant 5, at the answer ---
+
+    def answer(self, op: Op) -> None:
+        answer = op.details.answer
+        intent_id = op.details.intent_id
+        if op.kind is OpKind.INFO or answer is None or intent_id is None:
+            return
+        told = self.told.setdefault(intent_id, _Told())
+        if answer.is_confirmed:
+            booking_id = answered_booking_id(op.details.body)
+            if told.slot_taken_at is not None:
+                self.flag(ViolationName.CONFLICTING_ANSWERS, intent_id,
+                          f"{self.who(intent_id)} was told slot_taken (op {told.slot_taken_at}) and "
+                          f"later confirmed (op {op.index})", op.index)
+            if told.booking_id and booking_id and booking_id != told.booking_id:
+                self.flag(ViolationName.CONFLICTING_ANSWERS, intent_id,
+                          f"{self.who(intent_id)} was told booking {told.booking_id}, then booking "
+                          f"{booking_id} (op {op.index})", op.index)
+            for other, other_told in self.told.items():
+                if other != intent_id and other_told.confirmed_at is not None:
+                    self.flag(ViolationName.CONFLICTING_ANSWERS, "two-winners",
+                              f"both {self.who(other)} (op {other_told.confirmed_at}) and "
+                              f"{self.who(intent_id)} (op {op.index}) were told confirmed", op.index)
+            if told.confirmed_at is None:
+                told.confirmed_at, told.booking_id = op.index, booking_id
+                # Snapshots taken while this call was in flight must not show another winner.
+                since = op.invoke_index if op.invoke_index is not None else op.index
+                for at, winner in self.confirmed_snapshots:
+                    if at > since and winner != intent_id:
+                        self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
+                                  f"{self.who(intent_id)} was told confirmed (op {op.index}) but "
+                                  f"{self.who(winner)} was the confirmed booking at op {at}", op.index)
+        elif answer is Answer.SLOT_TAKEN:
+            if told.confirmed_at is not None:
+                self.flag(ViolationName.CONFLICTING_ANSWERS, intent_id,
+                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) and "
+                          f"later slot_taken (op {op.index})", op.index)
+            if told.slot_taken_at is None:
+                told.slot_taken_at = op.index
+            if intent_id in self.seen_confirmed:
+                _, at = self.seen_confirmed[intent_id]
+                self.flag(ViolationName.REJECTED_BUT_CONFIRMED, intent_id,
+                          f"{self.who(intent_id)} was told slot_taken (op {op.index}) although the "
+                          f"database showed it confirmed at op {at}", op.index)
+
+    # --- invariants 1-5, at a snapshot ---
+
+    def snapshot(self, op: Op, snap: SlotSnapshot) -> None:
+        self.snapshots += 1
+        self.last_snapshot = snap
+        confirmed = snap.confirmed
+        i = op.index
+        if len(confirmed) > 1:
+            self.flag(ViolationName.DOUBLE_BOOKING, "slot",
+                      f"{len(confirmed)} confirmed bookings on slot {snap.slot_id}: "
+                      + ", ".join(f"{b.id} ({self.who(b.intent_id)})" for b in confirmed), i)
+        if snap.state is SlotState.FREE and confirmed:
+            self.flag(ViolationName.FREE_WITH_CONFIRMED, "slot",
+                      f"slot {snap.slot_id} is free but booking {confirmed[0].id} is confirmed", i)
+        if snap.state is SlotState.BOOKED and not confirmed:
+            self.flag(ViolationName.BOOKED_WITHOUT_BOOKING, "slot",
+                      f"slot {snap.slot_id} is booked but no booking on it is confirmed", i)
+        self.coherence(snap, i)
+        self.stability(snap, i)
+        self.agreement(snap, i)
+        for row in confirmed:
+            self.confirmed_snapshots.append((i, row.intent_id))
+            self.seen_confirmed.setdefault(row.intent_id, (row.id, i))
+
+    def coherence(self, snap: SlotSnapshot, i: int) -> None:
+        if snap.slot_id != self.fixture.slot_id:
+            self.flag(ViolationName.WRONG_SLOT, "snapshot",
+                      f"the snapshot is of slot {snap.slot_id}, not the fixture's {self.fixture.slot_id}", i)
+        seen: set[str] = set()
+        for row in snap.bookings:
+            if row.intent_id in seen:
+                self.flag(ViolationName.DUPLICATE_INTENT, row.intent_id,
+                          f"{self.who(row.intent_id)} appears in more than one booking on the slot", i)
+            seen.add(row.intent_id)
+            intent = self.fixture.by_intent_id(row.intent_id)
+            if intent is None or row.intent_id not in self.issued:
+                why = "that the harness never issued" if intent is None else "before the harness sent it"
+                self.flag(ViolationName.BOOKING_WITHOUT_INTENT, row.intent_id,
+                          f"booking {row.id} ({row.status.value}) carries intent {row.intent_id} {why}", i)
+                continue
+            if row.slot_id != intent.slot_id:
+                self.flag(ViolationName.WRONG_SLOT, row.intent_id,
+                          f"booking {row.id} of {self.who(row.intent_id)} names slot {row.slot_id}, "
+                          f"the intent was for {intent.slot_id}", i)
+            if row.customer_id != intent.customer_id:
+                self.flag(ViolationName.WRONG_CUSTOMER, row.intent_id,
+                          f"booking {row.id} of {self.who(row.intent_id)} names customer "
+                          f"{row.customer_id}, the intent was for {intent.customer_id}", i)
+
+    def stability(self, snap: SlotSnapshot, i: int) -> None:
+        confirmed_now = {b.intent_id: b for b in snap.confirmed}
+        for intent_id, (booking_id, seen_at) in self.seen_confirmed.items():
+            row = confirmed_now.get(intent_id)
+            if row is not None:
+                if row.id != booking_id:
+                    self.flag(ViolationName.BOOKING_ID_CHANGED, intent_id,
+                              f"{self.who(intent_id)} was confirmed as booking {booking_id} (op "
+                              f"{seen_at}), now as booking {row.id}", i)
+                continue
+            now = ", ".join(r.status.value for r in snap.rows_for(intent_id)) or "absent"
+            others = [b for b in snap.confirmed if b.intent_id != intent_id]
+            if others:
+                self.flag(ViolationName.WINNER_FLIP, intent_id,
+                          f"{self.who(intent_id)} was confirmed (op {seen_at}); now it is {now} and "
+                          f"{self.who(others[0].intent_id)} is confirmed", i)
+                continue
+            crashes = [c for c in self.crashes if c > seen_at]
+            if crashes:
+                self.flag(ViolationName.BOOKING_LOST_AFTER_CRASH, intent_id,
+                          f"booking {booking_id} of {self.who(intent_id)} was confirmed (op {seen_at}); "
+                          f"after the crash at op {crashes[0]} it is {now}", i)
+            else:
+                self.flag(ViolationName.BOOKING_LOST, intent_id,
+                          f"booking {booking_id} of {self.who(intent_id)} was confirmed (op {seen_at}); "
+                          f"now it is {now}, with no crash in between", i)
+
+    def agreement(self, snap: SlotSnapshot, i: int) -> None:
+        confirmed_now = {b.intent_id: b for b in snap.confirmed}
+        for intent_id, told in self.told.items():
+            if intent_id in confirmed_now and told.slot_taken_at is not None:
+                self.flag(ViolationName.REJECTED_BUT_CONFIRMED, intent_id,
+                          f"{self.who(intent_id)} was told slot_taken (op {told.slot_taken_at}) but "
+                          f"is confirmed in the database", i)
+            if told.confirmed_at is None:
+                continue
+            row = confirmed_now.get(intent_id)
+            others = [b for b in snap.confirmed if b.intent_id != intent_id]
+            if others:
+                self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
+                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) but "
+                          f"{self.who(others[0].intent_id)} is confirmed", i)
+            elif row is None:
+                now = ", ".join(r.status.value for r in snap.rows_for(intent_id)) or "absent"
+                self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
+                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) but "
+                          f"the database shows it {now}", i)
+            elif told.booking_id and row.id != told.booking_id:
+                self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
+                          f"{self.who(intent_id)} was told booking {told.booking_id} (op "
+                          f"{told.confirmed_at}) but the database confirms booking {row.id}", i)
+
+    # --- after settling ---
+
+    def terminal(self, last_index: int) -> tuple[TerminalState | None, Process | None]:
+        snap = self.last_snapshot
+        if snap is None:
+            self.flag(ViolationName.NO_TERMINAL_STATE, "terminal",
+                      "the history holds no snapshot, so no final state can be checked", last_index)
+            return None, None
+        for state, winner, loser in ((TerminalState.STATE_1, Process.C1, Process.C2),
+                                     (TerminalState.STATE_2, Process.C2, Process.C1)):
+            won = snap.rows_for(self.fixture.intent_of(winner).intent_id)
+            lost = snap.rows_for(self.fixture.intent_of(loser).intent_id)
+            if (snap.state is SlotState.BOOKED and len(snap.confirmed) == 1
+                    and len(won) == 1 and won[0].status is BookingStatus.CONFIRMED
+                    and all(r.status in (BookingStatus.REJECTED, BookingStatus.FAILED) for r in lost)):
+                return state, winner
+        rows = "; ".join(f"{self.who(b.intent_id)}: {b.status.value}" for b in snap.bookings) or "no bookings"
+        self.flag(ViolationName.NO_TERMINAL_STATE, "terminal",
+                  f"after settling the slot is {snap.state.value} with {rows}: neither STATE 1 "
+                  f"(C1 confirmed, C2 rejected/failed/absent) nor STATE 2 (the mirror)", last_index)
+        return None, None

@@ -1,0 +1,90 @@
+"""Hand-made histories for the checker tests: a fixture with fixed ids and a small builder."""
+
+from __future__ import annotations
+
+import itertools
+
+from harness import (
+    Action, BookingRow, BookingStatus, Details, Fixture, History, Hop, Intent, Op, OpKind, Process,
+    Recorder, SlotSnapshot, SlotState,
+)
+
+VENDOR = "00000000-0000-4000-8000-000000000001"
+SLOT = "00000000-0000-4000-8000-000000000002"
+OTHER_SLOT = "00000000-0000-4000-8000-000000000003"
+CUSTOMER = {Process.C1: "00000000-0000-4000-8000-0000000000c1", Process.C2: "00000000-0000-4000-8000-0000000000c2"}
+INTENT = {Process.C1: "00000000-0000-4000-8000-00000000000a", Process.C2: "00000000-0000-4000-8000-00000000000b"}
+BOOKING = {Process.C1: "00000000-0000-4000-8000-0000000000b1", Process.C2: "00000000-0000-4000-8000-0000000000b2"}
+STRANGER = "00000000-0000-4000-8000-0000000000ff"
+
+FIXTURE = Fixture(
+    seed="test", vendor_id=VENDOR, slot_id=SLOT,
+    intents=tuple(Intent(p, INTENT[p], SLOT, CUSTOMER[p]) for p in (Process.C1, Process.C2)),
+)
+
+
+def row(process: Process, status: BookingStatus = BookingStatus.CONFIRMED, *, booking_id: str | None = None,
+        intent_id: str | None = None, customer_id: str | None = None, slot_id: str = SLOT) -> BookingRow:
+    return BookingRow(
+        id=booking_id or BOOKING[process], intent_id=intent_id or INTENT[process], slot_id=slot_id,
+        customer_id=customer_id or CUSTOMER[process], status=status,
+        created_at="2026-11-27T12:00:00+00:00", updated_at="2026-11-27T12:00:01+00:00",
+    )
+
+
+def body(process: Process, status: str = "confirmed", booking_id: str | None = None) -> dict[str, object]:
+    booking = {"id": booking_id or BOOKING[process], "intent_id": INTENT[process], "slot_id": SLOT,
+               "customer_id": CUSTOMER[process], "status": status}
+    return {"booking": booking} if status == "confirmed" else {"error": "slot_taken", "booking": booking}
+
+
+class Builder:
+    """Records ops with a fake clock that advances 0.1 s per op."""
+
+    def __init__(self, fixture: Fixture = FIXTURE) -> None:
+        ticks = itertools.count()
+        self.rec = Recorder(fixture, clock=lambda: next(ticks) / 10)
+
+    def invoke(self, process: Process, *, retry: bool = False) -> Op:
+        action = Action.RETRY_BOOK if retry else Action.SEND_BOOK
+        return self.rec.invoke(process, action, Details(intent_id=INTENT[process]))
+
+    def answer(self, invoke: Op, status: int | None, *, booking_id: str | None = None,
+               error: str | None = None) -> Op:
+        payload = None
+        if status in (200, 201):
+            payload = body(invoke.process, booking_id=booking_id)
+        elif status == 409:
+            payload = body(invoke.process, "rejected")
+        return self.rec.booking_answer(invoke, status=status, body=payload, latency_ms=12.5, error=error)
+
+    def book(self, process: Process, status: int | None, *, retry: bool = False,
+             booking_id: str | None = None) -> Op:
+        return self.answer(self.invoke(process, retry=retry), status, booking_id=booking_id)
+
+    def snap(self, state: SlotState, *rows: BookingRow, slot_id: str = SLOT) -> Op:
+        return self.rec.snapshot(SlotSnapshot(slot_id, VENDOR, state, tuple(rows)))
+
+    def crash(self) -> Op:
+        invoke = self.rec.invoke(Process.NEMESIS, Action.RESTART_SIMCITY)
+        return self.rec.complete(invoke, OpKind.OK, Details(latency_ms=830.0))
+
+    def fault(self, action: Action, hop: Hop, **params: int) -> Op:
+        invoke = self.rec.invoke(Process.NEMESIS, action, Details(hop=hop, params=tuple(params.items())))
+        return self.rec.complete(invoke, OpKind.OK, invoke.details)
+
+    def heal(self, hop: Hop | None = None) -> Op:
+        invoke = self.rec.invoke(Process.NEMESIS, Action.HEAL, Details(hop=hop))
+        return self.rec.complete(invoke, OpKind.OK, invoke.details)
+
+    def history(self) -> History:
+        return self.rec.history()
+
+
+def state_1(b: Builder) -> Builder:
+    """The plain legal run: C1 wins, C2 is rejected."""
+    b.book(Process.C1, 201)
+    b.snap(SlotState.BOOKED, row(Process.C1))
+    b.book(Process.C2, 409)
+    b.snap(SlotState.BOOKED, row(Process.C1), row(Process.C2, BookingStatus.REJECTED))
+    return b
