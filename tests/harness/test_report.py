@@ -1,0 +1,112 @@
+"""Report files, terminal text, and redaction of secrets."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness import (
+    Action, BookingStatus, History, Hop, Process, SlotState, check, redact, render_text, write_report,
+)
+from tests.harness.builders import BOOKING, INTENT, Builder, row, state_1
+
+C1, C2 = Process.C1, Process.C2
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0."
+       "c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU")
+REPLAY = "simcity run --seed sc1-1 --iterations 50 --profile default"
+
+
+def passing_history() -> History:
+    b = Builder()
+    b.fault(Action.LATENCY, Hop.APP_DB, latency_ms=800)
+    state_1(b)
+    b.crash()
+    b.heal(Hop.APP_DB)
+    b.snap(SlotState.BOOKED, row(C1), row(C2, BookingStatus.REJECTED))
+    return b.history()
+
+
+def failing_history() -> History:
+    b = Builder()
+    b.fault(Action.PARTITION, Hop.CLIENT_APP)
+    b.book(C1, 201)
+    b.snap(SlotState.BOOKED, row(C1))
+    b.crash()
+    b.book(C2, 201)  # the app lost C1's booking in the crash and gave the slot away
+    b.snap(SlotState.BOOKED, row(C1, BookingStatus.FAILED), row(C2))
+    return b.history()
+
+
+def test_pass_summary() -> None:
+    history = passing_history()
+    text = render_text(history, check(history))
+    assert text.startswith("SC-1 PASS: final state STATE 1, winner C1")
+    assert "crashes: 1" in text and "faults: 1" in text and "heals: 1" in text
+    assert "answers: ok 1, fail 1, unknown 0" in text and "duration:" in text
+
+
+def test_fail_forensic_snapshot() -> None:
+    history = failing_history()
+    verdict = check(history)
+    text = render_text(history, verdict, replay_command=REPLAY)
+    assert text.startswith("SC-1 FAIL: CONFLICTING_ANSWERS (invariant 5")
+    assert "WINNER_FLIP" in text and "ACK_NOT_HONOURED" in text
+    assert f"{BOOKING[C2]} confirmed" in text and f"{BOOKING[C1]} failed" in text  # all bookings
+    assert f"C1's intent {INTENT[C1]}, its customer, this slot" in text  # derived references
+    assert "last actions before the break:" in text and "restart_simcity" in text
+    assert text.rstrip().endswith(f"replay: {REPLAY}")
+
+
+def test_write_report_files(tmp_path: Path) -> None:
+    history = failing_history()
+    verdict = check(history)
+    paths = write_report(tmp_path / "run", history, verdict, replay_command=REPLAY)
+    assert History.from_jsonl(paths.history.read_text()) == history
+    data = json.loads(paths.verdict.read_text())
+    assert data["valid"] == "FAIL" and data["replay_command"] == REPLAY
+    suite = ET.parse(paths.junit).getroot()
+    assert suite.tag == "testsuite" and suite.get("name") == "SC-1"
+    cases = suite.findall("testcase")
+    assert len(cases) == 6
+    failures = {c.get("name").split(".")[0]: c.find("failure") for c in cases}
+    assert failures["4"] is not None and "WINNER_FLIP" in failures["4"].text
+    assert failures["1"] is None and suite.get("failures") == "2"
+
+
+def test_html_timeline_has_rows_faults_crashes_answers_and_break_marker(tmp_path: Path) -> None:
+    history = failing_history()
+    page = write_report(tmp_path, history, check(history)).html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert 'id="timeline"' in page and 'id="break-marker"' in page and "broke: CONFLICTING_ANSWERS" in page
+    for label in ("C1", "C2", "nemesis"):
+        assert f">{label}</text>" in page
+    assert 'class="fault"' in page and "partition client-app" in page
+    assert 'class="crash"' in page and 'class="op ok"' in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external assets
+
+
+def test_passing_html_has_no_break_marker(tmp_path: Path) -> None:
+    history = passing_history()
+    page = write_report(tmp_path, history, check(history)).html.read_text()
+    assert "SC-1 PASS: STATE 1, winner C1" in page and "break-marker" not in page
+
+
+def test_redact() -> None:
+    text = f"Authorization: Bearer {JWT} apikey=s3cr3t-key and eyJtruncated"
+    out = redact(text, ["s3cr3t-key", ""])
+    assert "eyJ" not in out and "s3cr3t-key" not in out
+    assert out.count("[REDACTED]") == 3 and out.startswith("Authorization: Bearer [REDACTED]")
+    assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_secrets_never_reach_the_report_dir(tmp_path: Path) -> None:
+    b = Builder()
+    invoke = b.invoke(C1)
+    b.rec.booking_answer(invoke, status=None, error=f"ConnectError with key {JWT} / s3cr3t-key")
+    b.snap(SlotState.FREE)
+    history = b.history()
+    write_report(tmp_path, history, check(history), replay_command="simcity run", secrets=["s3cr3t-key"])
+    for path in tmp_path.iterdir():
+        content = path.read_text()
+        assert "eyJ" not in content and "s3cr3t-key" not in content, path.name
