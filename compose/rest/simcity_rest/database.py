@@ -1,0 +1,158 @@
+"""The asyncpg pool, the per-request transaction, and the schema cache with its reload triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from simcity_rest.config import Config
+from simcity_rest.errors import RestError, SingularityError, UnavailableError, from_postgres
+from simcity_rest.schema import SchemaCache
+from simcity_rest.sqlbuilder import Statement
+
+log = logging.getLogger("simcity_rest")
+
+# PostgREST's first statement of every transaction: SET LOCAL the role and the request GUCs.
+_SETUP_SQL = (
+    "SELECT pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('role', $2, true), "
+    "pg_catalog.set_config('request.jwt.claims', $3, true), pg_catalog.set_config('request.method', $4, true), "
+    "pg_catalog.set_config('request.path', $5, true), pg_catalog.set_config('request.headers', $6, true), "
+    "pg_catalog.set_config('request.cookies', '{}', true)"
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who runs a statement and how: the GUCs of PostgREST's transaction setup."""
+
+    search_path: str
+    role: str
+    claims_json: str
+    method: str
+    path: str
+    headers_json: str
+    authenticated: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    total: int | None
+    rows: int
+    body: str | None
+
+
+class Database:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.pool: asyncpg.Pool | None = None
+        self.cache: SchemaCache | None = None
+        self._ready = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._listener_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(
+            self.config.db_uri, min_size=1, max_size=self.config.db_pool,
+            statement_cache_size=1024, max_inactive_connection_lifetime=300,
+        )
+        await self.reload()
+        if self.config.db_channel_enabled:
+            self._listener_task = asyncio.create_task(self._listen())
+
+    async def close(self) -> None:
+        if self._listener_task is not None:
+            self._listener_task.cancel()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def reload(self) -> None:
+        """Reload the schema cache; requests arriving meanwhile wait for it (as in PostgREST)."""
+        assert self.pool is not None
+        async with self._reload_lock:
+            self._ready.clear()
+            try:
+                async with self.pool.acquire() as conn:
+                    self.cache = await SchemaCache.load(conn, self.config.db_schemas)
+                # Cached prepared statements may describe the old shapes of tables: drop them.
+                await self.pool.expire_connections()
+                log.info("schema cache loaded: %d relations", len(self.cache.tables))
+            finally:
+                self._ready.set()
+
+    def request_reload(self) -> None:
+        asyncio.get_running_loop().create_task(self._reload_logged())
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload()
+        except Exception:  # noqa: BLE001 - keep serving with the old cache, as PostgREST does
+            log.exception("schema cache reload failed")
+
+    async def _listen(self) -> None:
+        """LISTEN on PGRST_DB_CHANNEL; reconnect (and reload, as PostgREST does) when it drops."""
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self.config.db_uri)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c: lost.set())
+
+                def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
+                    if payload in ("", "reload schema"):
+                        self.request_reload()
+
+                await conn.add_listener(self.config.db_channel, on_notify)
+                await lost.wait()
+            except asyncio.CancelledError:
+                if conn is not None:
+                    await conn.close()
+                raise
+            except Exception as exc:  # noqa: BLE001 - the listener must survive database restarts
+                log.warning("listener connection failed: %s", exc)
+            await asyncio.sleep(1.0)
+            self.request_reload()
+
+    async def schema(self) -> SchemaCache:
+        if not self._ready.is_set():
+            await self._ready.wait()
+        assert self.cache is not None
+        return self.cache
+
+    async def run(self, stmt: Statement, ctx: Context, *, readonly: bool, singular: bool) -> Result:
+        """One transaction: setup GUCs, the statement, commit (or roll back on any error)."""
+        assert self.pool is not None
+        try:
+            conn = await self.pool.acquire(timeout=10.0)
+        except asyncio.TimeoutError:
+            raise RestError("Timed out acquiring connection from connection pool.", code="PGRST003", status=504) from None
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
+        try:
+            tx = conn.transaction(readonly=readonly)
+            await tx.start()
+            try:
+                await conn.fetchrow(
+                    _SETUP_SQL, ctx.search_path, ctx.role, ctx.claims_json, ctx.method, ctx.path, ctx.headers_json,
+                )
+                row = await conn.fetchrow(stmt.sql, *stmt.params)
+                result = Result(row[0], row[1], row[2])
+                if singular and result.rows != 1:
+                    raise SingularityError(
+                        "JSON object requested, multiple (or no) rows returned",
+                        details=f"The result contains {result.rows} rows",
+                    )
+            except BaseException:
+                await tx.rollback()
+                raise
+            await tx.commit()
+            return result
+        except asyncpg.PostgresError as exc:
+            raise from_postgres(exc, ctx.authenticated) from None
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
+        finally:
+            await self.pool.release(conn)
