@@ -69,6 +69,9 @@ class Step:
         if sorted(names) != sorted(allowed):
             raise ScheduleError(
                 f"{self.action.value}: parameters must be exactly {sorted(allowed)}, got {names}")
+        for name, value in self.params:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ScheduleError(f"{self.action.value}: {name} must be a non-negative integer, got {value!r}")
 
     def __str__(self) -> str:
         args = [a.value for a in (self.intent, self.hop) if a is not None]

@@ -343,7 +343,7 @@ class Op:
                 action=Action(data["action"]),
                 time_s=float(data["time_s"]),
                 details=_details_from_json(data.get("details", {})),
-                invoke_index=data.get("invoke_index"),
+                invoke_index=_int(data["invoke_index"], "invoke_index") if "invoke_index" in data else None,
                 snapshot=parse_snapshot(data["snapshot"]) if "snapshot" in data else None,
             )
         except (KeyError, ValueError, TypeError, MalformedSnapshotError) as exc:
@@ -372,7 +372,7 @@ def _details_from_json(obj: JSON) -> Details:
         intent_id=data.get("intent_id"),
         hop=Hop(data["hop"]) if "hop" in data else None,
         params=tuple((str(k), _int(v, k)) for k, v in _record(data.get("params", {}), "params").items()),
-        status=data.get("status"),
+        status=_int(data["status"], "status") if "status" in data else None,
         body=data.get("body"),
         answer=Answer(data["answer"]) if "answer" in data else None,
         latency_ms=data.get("latency_ms"),

@@ -20,7 +20,7 @@ from harness.history import FAULT_ACTIONS, Action, History, Op, OpKind, Process,
 
 REDACTED = "[REDACTED]"
 # A JWT (header.payload.signature, base64url) or any base64url run that starts like a JSON header.
-_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}")
+_JWT_RE = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

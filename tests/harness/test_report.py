@@ -110,3 +110,14 @@ def test_secrets_never_reach_the_report_dir(tmp_path: Path) -> None:
     for path in tmp_path.iterdir():
         content = path.read_text()
         assert "eyJ" not in content and "s3cr3t-key" not in content, path.name
+
+
+def test_redaction_keeps_ordinary_words() -> None:
+    assert redact("heyJude and keyJam") == "heyJude and keyJam"
+
+
+def test_html_svg_is_well_formed(tmp_path: Path) -> None:
+    history = failing_history()
+    page = write_report(tmp_path, history, check(history)).html.read_text()
+    svg = page[page.index("<svg"):page.index("</svg>") + len("</svg>")]
+    ET.fromstring(svg)  # raises if an attribute or a label is not escaped
