@@ -36,25 +36,16 @@ class IntentRef(str, Enum):
         return Process.C1 if self is IntentRef.A else Process.C2
 
 
-# The magnitudes a fault may take; drawn from the seed so a replay injects the same faults.
-FAULT_PARAMS: Mapping[Action, Mapping[str, tuple[int, ...]]] = MappingProxyType({
-    Action.LATENCY: {"latency_ms": (50, 200, 800, 2000)},
-    Action.JITTER: {"latency_ms": (100, 400), "jitter_ms": (50, 200, 400)},
-    Action.DROPS: {"timeout_ms": (0, 10, 100), "probability_pct": (25, 50, 100)},
-    Action.TIMEOUTS: {"timeout_ms": (0, 500, 2000)},
-    Action.PARTITION: {},
-})
-
-
 @dataclass(frozen=True)
 class Step:
-    """One action of a schedule; its text form (`send_book(A)`, `latency(app-db, latency_ms=800)`)
-    is what replay commands and serialised schedules carry."""
+    """One action of a schedule; its text form (`send_book(A)`, `latency(app-db)`) is what replay
+    commands and serialised schedules carry. A fault step names only its kind and hop: what it
+    injects (toxics, magnitudes) is the fault profile's business (`toxics/profiles/<kind>.toml`),
+    so magnitudes are written down in one place."""
 
     action: Action
     intent: IntentRef | None = None
     hop: Hop | None = None
-    params: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.action not in SCHEDULE_ACTIONS:
@@ -64,56 +55,31 @@ class Step:
         wants_hop = self.action.is_fault or self.action is Action.HEAL
         if wants_hop != (self.hop is not None):
             raise ScheduleError(f"{self.action.value}: a hop is required exactly for faults and heal")
-        allowed = FAULT_PARAMS.get(self.action, {})
-        names = [name for name, _ in self.params]
-        if sorted(names) != sorted(allowed):
-            raise ScheduleError(
-                f"{self.action.value}: parameters must be exactly {sorted(allowed)}, got {names}")
-        for name, value in self.params:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ScheduleError(f"{self.action.value}: {name} must be a non-negative integer, got {value!r}")
 
     def __str__(self) -> str:
-        args = [a.value for a in (self.intent, self.hop) if a is not None]
-        args += [f"{k}={v}" for k, v in self.params]
-        return f"{self.action.value}({', '.join(args)})"
+        target = self.intent or self.hop
+        return f"{self.action.value}({target.value if target else ''})"
 
     @classmethod
     def parse(cls, text: str) -> "Step":
         match = _STEP_RE.fullmatch(text.strip())
         if match is None:
-            raise ScheduleError(f"cannot read step {text!r}; expected e.g. 'send_book(A)'")
+            raise ScheduleError(f"cannot read step {text!r}; expected e.g. 'send_book(A)' or 'heal(app-db)'")
         try:
             action = Action(match["name"])
         except ValueError:
             raise ScheduleError(f"unknown action {match['name']!r} in {text!r}") from None
-        intent = hop = None
-        params: list[tuple[str, int]] = []
-        for arg in filter(None, (a.strip() for a in match["args"].split(","))):
-            if "=" in arg:
-                key, _, value = arg.partition("=")
-                if not value.strip().isdigit():
-                    raise ScheduleError(f"{text!r}: {key.strip()} must be a non-negative integer")
-                params.append((key.strip(), int(value)))
-            elif arg in IntentRef._value2member_map_:
-                intent = IntentRef(arg)
-            elif arg in Hop._value2member_map_:
-                hop = Hop(arg)
-            else:
-                raise ScheduleError(f"{text!r}: unknown argument {arg!r}")
-        return cls(action, intent, hop, _canonical_params(action, dict(params)))
+        arg = match["arg"].strip()
+        if not arg:
+            return cls(action)
+        if arg in IntentRef._value2member_map_:
+            return cls(action, intent=IntentRef(arg))
+        if arg in Hop._value2member_map_:
+            return cls(action, hop=Hop(arg))
+        raise ScheduleError(f"{text!r}: unknown argument {arg!r}; expected A, B, client-app or app-db")
 
 
-_STEP_RE = re.compile(r"(?P<name>[a-z_]+)\((?P<args>[^()]*)\)")
-
-
-def _canonical_params(action: Action, params: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
-    # Parameter order is the table's, so two spellings of one step hash the same.
-    order = list(FAULT_PARAMS.get(action, {}))
-    unknown = set(params) - set(order)
-    if unknown:
-        raise ScheduleError(f"{action.value}: unknown parameters {sorted(unknown)}")
-    return tuple((k, params[k]) for k in order if k in params)
+_STEP_RE = re.compile(r"(?P<name>[a-z_]+)\((?P<arg>[^(),]*)\)")
 
 
 @dataclass(frozen=True)
@@ -244,5 +210,4 @@ def _draw(rng: random.Random, profile: Profile, state: _State) -> Step:
     target = rng.choice(targets)
     if isinstance(target, IntentRef):
         return Step(action, intent=target)
-    params = tuple((k, rng.choice(values)) for k, values in FAULT_PARAMS.get(action, {}).items())
-    return Step(action, hop=target, params=params)
+    return Step(action, hop=target)

@@ -31,7 +31,7 @@ def test_a_longer_run_extends_a_shorter_one() -> None:
 
 def test_known_schedule_is_stable_across_versions() -> None:
     # Changing this hash breaks every replay command ever printed: do it on purpose only.
-    assert Schedule.generate("sc1-1", 50).hash == "4df8d6b52250"
+    assert Schedule.generate("sc1-1", 50).hash == "d1270f07eeb4"
 
 
 def test_every_action_kind_appears_over_a_long_schedule() -> None:
@@ -91,20 +91,17 @@ def test_generated_schedules_are_consistent(seed: str, iterations: int, profile:
 
 
 def test_from_actions_builds_an_explicit_schedule() -> None:
-    schedule = Schedule.from_actions(["send_book(A)", "latency(app-db, latency_ms=800)",
-                                      Step(Action.RESTART_SIMCITY), "heal(app-db)", "retry_book(A)"])
+    schedule = Schedule.from_actions(["send_book(A)", "latency(app-db)", Step(Action.RESTART_SIMCITY),
+                                      " heal( app-db ) ", "retry_book(A)", "no_op()"])
     assert [str(s) for s in schedule.steps] == [
-        "send_book(A)", "latency(app-db, latency_ms=800)", "restart_simcity()", "heal(app-db)", "retry_book(A)"]
-    assert schedule.steps[1] == Step(Action.LATENCY, hop=Hop.APP_DB, params=(("latency_ms", 800),))
-    # Parameter order does not change the step.
-    assert Step.parse("jitter(client-app, jitter_ms=50, latency_ms=100)") == Step.parse(
-        "jitter(client-app, latency_ms=100, jitter_ms=50)")
+        "send_book(A)", "latency(app-db)", "restart_simcity()", "heal(app-db)", "retry_book(A)", "no_op()"]
+    assert schedule.steps[1] == Step(Action.LATENCY, hop=Hop.APP_DB)
+    assert schedule.seed is None and len(schedule) == 6
 
 
 @pytest.mark.parametrize("text", [
-    "book(A)", "send_book()", "send_book(C)", "send_book(A", "latency(app-db)",
-    "latency(app-db, latency_ms=-5)", "latency(app-db, latency_ms=5, speed=3)", "heal()",
-    "no_op(A)", "snapshot()", "partition(client-app, latency_ms=5)",
+    "book(A)", "send_book()", "send_book(C)", "send_book(A", "latency()", "latency(A)",
+    "latency(app-db, 800)", "heal()", "no_op(A)", "snapshot()", "settle()", "restart_simcity(app-db)",
 ])
 def test_bad_steps_are_rejected(text: str) -> None:
     with pytest.raises(ScheduleError):
