@@ -238,7 +238,7 @@ class RestApp:
 def _loads(body: bytes) -> Any:
     try:
         return json.loads(body) if body.strip() else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
