@@ -486,6 +486,9 @@ class Recorder:
         return op
 
     def invoke(self, process: Process, action: Action, details: Details = Details()) -> Op:
+        if action.is_booking and details.intent_id is None:
+            # Without it the checker would take the booking this call creates for an unknown one.
+            raise ValueError(f"a {action.value} invoke must carry its intent_id")
         return self._append(kind=OpKind.INVOKE, process=process, action=action, details=details)
 
     def complete(self, invoke: Op, kind: OpKind, details: Details = Details(),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.checker import Invariant, Verdict
-from harness.history import FAULT_ACTIONS, Action, History, Op, OpKind, Process, count_actions
+from harness.history import FAULT_ACTIONS, Action, History, Hop, Op, OpKind, Process, count_actions
 
 REDACTED = "[REDACTED]"
 # A JWT (header.payload.signature, base64url) or any base64url run that starts like a JSON header.
@@ -223,12 +223,15 @@ def _timeline_svg(history: History, verdict: Verdict) -> str:
         out.append(f'<text x="4" y="{y(p) + _ROW_H // 2 + 4}">{p.value}</text>'
                    f'<line x1="{_LEFT}" x2="{_WIDTH}" y1="{y(p) + _ROW_H}" y2="{y(p) + _ROW_H}" stroke="#eee"/>')
     # Fault spans: from the fault's invoke until the next heal of its hop (or the end of the run).
+    # One lane per hop, so faults on both hops at once stay readable.
+    lane_h = (_ROW_H - 6) // len(Hop)
     for start, stop, op in _fault_spans(history, end):
-        label = f"{op.action.value} {op.details.hop.value if op.details.hop else ''}"
-        out.append(f'<rect class="fault" x="{x(start)}" y="{y(Process.NEMESIS) + 4}" '
-                   f'width="{max(x(stop) - x(start), 2)}" height="{_ROW_H - 8}" fill="#5b8def" '
-                   f'opacity=".35"><title>{esc(label)}</title></rect>'
-                   f'<text x="{x(start) + 2}" y="{y(Process.NEMESIS) + 16}">{esc(label)}</text>')
+        hop = op.details.hop
+        top = y(Process.NEMESIS) + 3 + lane_h * (list(Hop).index(hop) if hop else 0)
+        label = f"{op.action.value} {hop.value if hop else ''}"
+        out.append(f'<rect class="fault" x="{x(start)}" y="{top}" width="{max(x(stop) - x(start), 2)}" '
+                   f'height="{lane_h - 2}" fill="#5b8def" opacity=".35"><title>{esc(label)}</title></rect>'
+                   f'<text x="{x(start) + 2}" y="{top + lane_h - 6}">{esc(label)}</text>')
     completions = {o.invoke_index: o for o in history.ops if o.invoke_index is not None}
     for op in history.ops:
         if op.kind is not OpKind.INVOKE:
@@ -246,13 +249,15 @@ def _timeline_svg(history: History, verdict: Verdict) -> str:
             tip = f"op {op.index} {op.action.value}: {kind.value} {d.status or ''} {d.answer.value if d.answer else 'no answer'}"
             out.append(f'<rect class="op {kind.value}" x="{x(op.time_s)}" y="{y(op.process) + 8}" '
                        f'width="{max(x(stop) - x(op.time_s), 3)}" height="{_ROW_H - 16}" '
-                       f'fill="{_COLOURS[kind]}"><title>{esc(tip)}</title></rect>')
+                       f'fill="{_COLOURS[kind]}"><title>{esc(tip)}</title></rect>'
+                       f'<text x="{x(op.time_s) + 2}" y="{y(op.process) + 6}">{d.status or "?"}</text>')
     first = verdict.first_violation
     if first is not None:
         at = next((o.time_s for o in history.ops if o.index == first.index), end)
         out.append(f'<g id="break-marker"><line x1="{x(at)}" x2="{x(at)}" y1="{_TOP - 14}" '
                    f'y2="{height - 20}" stroke="#c0392b" stroke-width="3"/>'
-                   f'<text x="{x(at) + 4}" y="{height - 6}" fill="#c0392b">broke: '
+                   f'<text x="{x(at) + 4 if at < end / 2 else x(at) - 4}" y="{height - 6}" '
+                   f'text-anchor="{"start" if at < end / 2 else "end"}" fill="#c0392b">broke: '
                    f'{esc(first.name.value)} (op {first.index})</text>'
                    f'<title>{esc(first.message)}</title></g>')
     out.append(f'<text x="{_LEFT}" y="{height - 6}">0s</text>'

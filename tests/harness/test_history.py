@@ -122,3 +122,8 @@ def test_bad_op_line_names_the_problem() -> None:
     lines[2] = lines[2].replace('"kind": "', '"kind": "bogus-')
     with pytest.raises(HistoryFormatError, match="bad op"):
         History.from_jsonl("\n".join(lines))
+
+
+def test_booking_invokes_must_name_their_intent() -> None:
+    with pytest.raises(ValueError, match="intent_id"):
+        Builder().rec.invoke(Process.C1, Action.SEND_BOOK)
