@@ -1,0 +1,72 @@
+"""`booking-app`: run the reference booking service as WEB_CONCURRENCY/APP_WORKERS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import asyncpg
+import uvicorn
+
+from booking_app.config import Settings
+from booking_app.db import TRANSIENT_ERRORS
+from booking_app.safety_nets import SafetyNetError, disable_safety_nets
+from booking_app.strategies import UnknownStrategy, strategy_class
+
+log = logging.getLogger("booking_app")
+
+
+async def prepare_database(settings: Settings, attempts: int = 10) -> None:
+    """Set the safety nets the strategy needs, once, before any worker serves.
+
+    A mutant must not run with its nets up (it would silently look correct), so it waits for the
+    database and fails loudly without it. `atomic` only restores missing nets, and starts anyway when
+    the database is down: it answers 503 until it is back.
+    """
+    is_mutant = bool(strategy_class(settings.strategy).safety_nets_off)
+    for attempt in range(attempts):
+        try:
+            conn = await asyncpg.connect(settings.database_url, timeout=settings.db_timeout_s)
+        except (*TRANSIENT_ERRORS, asyncpg.PostgresError) as exc:
+            if not is_mutant:
+                log.warning("database unreachable at start (%s); serving 503 until it answers", exc)
+                return
+            log.warning("database unreachable (%s), attempt %d/%d", exc, attempt + 1, attempts)
+            await asyncio.sleep(0.5)
+            continue
+        try:
+            await disable_safety_nets(conn, settings.strategy)
+        finally:
+            await conn.close()
+        return
+    raise SafetyNetError(f"mutant {settings.strategy!r} needs the database at start to drop its safety nets")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        strategy_class(settings.strategy)
+        asyncio.run(prepare_database(settings))
+    except (ValueError, UnknownStrategy, SafetyNetError) as exc:
+        print(f"booking-app: {exc}", file=sys.stderr)
+        return 2
+    log.info("booking-app on %s:%d, strategy=%s, workers=%d, e2e=%s",
+             settings.host, settings.port, settings.strategy, settings.workers, settings.e2e)
+    uvicorn.run(
+        "booking_app.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        # Two or more processes share the listening socket, as in production behind a proxy.
+        workers=settings.workers if settings.workers > 1 else None,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

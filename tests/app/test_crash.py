@@ -1,0 +1,111 @@
+"""Atomic under SIGKILL: replays keep their first answer, a killed burst leaves nothing torn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import psutil
+import pytest
+
+from harness.postgres import LocalPostgres
+from tests.app.conftest import RunningApp, new_fixture, new_fixture_async, slot_truth, slot_truth_async, start_app
+
+
+@pytest.fixture
+def crash_app(postgres: LocalPostgres) -> Iterator[RunningApp]:
+    app = start_app(postgres.superuser_dsn)
+    try:
+        yield app
+    finally:
+        app.process.stop()
+
+
+def test_replays_after_a_sigkill_answer_the_first_decision(crash_app: RunningApp) -> None:
+    with crash_app.client() as client:
+        sc1 = new_fixture(client)
+        a, b = sc1.intent(sc1.c1), sc1.intent(sc1.c2)
+        won, lost = client.post("/bookings", json=a), client.post("/bookings", json=b)
+    assert (won.status_code, lost.status_code) == (201, 409)
+    crash_app.process.restart()  # SIGKILL of every worker, then respawn until /health is 200
+    with crash_app.client() as client:
+        again_a, again_b = client.post("/bookings", json=a), client.post("/bookings", json=b)
+    assert again_a.status_code == 200 and again_a.json() == won.json()
+    assert again_b.status_code == 409 and again_b.json() == lost.json()
+    assert slot_truth(crash_app.database_url, sc1.slot_id).coherent()
+
+
+def test_a_kill_during_a_burst_leaves_every_slot_coherent(crash_app: RunningApp) -> None:
+    slots, per_slot, kill_after = 8, 12, 25
+
+    async def burst() -> tuple[list, dict[str, httpx.Response]]:  # type: ignore[type-arg]
+        answered: dict[str, httpx.Response] = {}
+        async with crash_app.async_client(timeout_s=10, limits=httpx.Limits(max_connections=32)) as client:
+            fixtures = [await new_fixture_async(client) for _ in range(slots)]
+            intents = [f.intent(f.c1 if i % 2 else f.c2) for f in fixtures for i in range(per_slot)]
+            gate = asyncio.Semaphore(32)
+            killed = asyncio.Event()
+
+            async def one(body: dict[str, str]) -> None:
+                async with gate:
+                    if killed.is_set():
+                        return
+                    try:
+                        answer = await client.post("/bookings", json=body)
+                    except httpx.HTTPError:
+                        return  # indeterminate: the kill landed on it
+                answered[body["intent_id"]] = answer
+                if len(answered) == kill_after and not killed.is_set():
+                    killed.set()
+                    await asyncio.to_thread(crash_app.process.kill)
+
+            await asyncio.wait_for(asyncio.gather(*(one(i) for i in intents)), timeout=60)
+        return intents, answered  # type: ignore[return-value]
+
+    intents, answered = asyncio.run(burst())
+    assert kill_after <= len(answered) < len(intents), "the kill must land inside the burst"
+    assert all(a.status_code in (201, 409) for a in answered.values())
+    crash_app.process.start()
+
+    # Nothing torn: every slot coherent; everything the clients were told still holds.
+    for slot_id in {i["slot_id"] for i in intents}:
+        assert slot_truth(crash_app.database_url, slot_id).coherent()
+    with crash_app.client() as client:
+        for intent in intents:
+            again = client.post("/bookings", json=intent)
+            first = answered.get(intent["intent_id"])
+            if first is None:
+                assert again.status_code in (201, 200, 409)  # undecided or lost: any definite answer
+            elif first.status_code == 201:
+                assert again.status_code == 200 and again.json() == first.json()
+            else:
+                assert again.status_code == 409 and again.json() == first.json()
+    # Settled: every slot now has exactly one winner and is booked.
+    for slot_id in {i["slot_id"] for i in intents}:
+        truth = slot_truth(crash_app.database_url, slot_id)
+        assert truth.coherent() and truth.state == "booked" and len(truth.confirmed) == 1
+
+
+def test_sigterm_stops_all_workers_gracefully(crash_app: RunningApp) -> None:
+    pid = crash_app.process.pid
+    assert pid is not None
+    workers = psutil.Process(pid).children(recursive=True)
+    assert workers
+    os.kill(pid, signal.SIGTERM)  # the supervisor only: it must stop its workers itself
+    deadline = time.monotonic() + 10
+    while crash_app.process.running() and time.monotonic() < deadline:  # running() reaps on exit
+        time.sleep(0.05)
+    assert not crash_app.process.running()
+    assert crash_app.process._proc is not None and crash_app.process._proc.returncode == 0
+
+    def alive() -> list[psutil.Process]:
+        return [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+    # Workers and multiprocessing's resource tracker follow their supervisor within moments.
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive()
