@@ -27,10 +27,16 @@ def split_host_port(address: str) -> tuple[str, str]:
 
 
 def port_number(port: str) -> int:
+    """A port number, or a service name from /etc/services (Go accepts `localhost:http` too)."""
     if port == "":
         return 0
-    if not port.isdigit() or int(port) > 65535:
-        raise AddressError(f"invalid port {port!r}")
+    if not port.isdigit():
+        try:
+            return socket.getservbyname(port, "tcp")
+        except OSError:
+            raise AddressError(f"lookup tcp/{port}: unknown port") from None
+    if int(port) > 65535:
+        raise AddressError(f"address {port}: invalid port")
     return int(port)
 
 
