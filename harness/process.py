@@ -67,7 +67,7 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> "ManagedProcess":
+    def start(self, *, wait_healthy: bool = True) -> "ManagedProcess":
         if self._log_dir is None:
             self._log_dir = Path(tempfile.mkdtemp(prefix=f"simcity-{self.name}-"))
         self._log_dir.mkdir(parents=True, exist_ok=True)
@@ -80,11 +80,14 @@ class ManagedProcess:
             )
         finally:
             log.close()
-        self.wait_ready()
+        self.wait_ready(serving_only=not wait_healthy)
         return self
 
-    def wait_ready(self, timeout_s: float | None = None) -> float:
-        """Block until the probe succeeds; return the seconds it took. Raise StackStartError."""
+    def wait_ready(self, timeout_s: float | None = None, *, serving_only: bool = False) -> float:
+        """Block until the probe succeeds; return the seconds it took. Raise StackStartError.
+
+        `serving_only`: any HTTP answer will do, not only 200 (a crashed app restarted while its
+        database is cut off serves 503 from /health, and that is the truth to observe)."""
         started = time.monotonic()
         deadline = started + (timeout_s or self.ready_timeout_s)
         with httpx.Client(timeout=1.0) as client:
@@ -94,17 +97,18 @@ class ManagedProcess:
                         f"{self.name} exited with code {self._proc.returncode} while starting; "
                         f"log tail: {self.log_tail()}"
                     )
-                if self._probe(client):
+                if self._probe(client, serving_only):
                     return time.monotonic() - started
                 time.sleep(0.02)
         raise StackStartError(
             f"{self.name} not ready after {timeout_s or self.ready_timeout_s:.0f} s; log tail: {self.log_tail()}"
         )
 
-    def _probe(self, client: httpx.Client) -> bool:
+    def _probe(self, client: httpx.Client, serving_only: bool = False) -> bool:
         if self.health_url is not None:
             try:
-                return client.get(self.health_url).status_code == 200
+                status = client.get(self.health_url).status_code
+                return serving_only or status == 200
             except httpx.HTTPError:
                 return False
         try:
@@ -134,11 +138,11 @@ class ManagedProcess:
         self._signal_group(signal.SIGKILL)
         self._proc.wait(timeout=10)
 
-    def restart(self) -> float:
+    def restart(self, *, wait_healthy: bool = True) -> float:
         """Crash (SIGKILL) and respawn; return the seconds from the kill until ready again."""
         started = time.monotonic()
         self.kill()
-        self.start()
+        self.start(wait_healthy=wait_healthy)
         return time.monotonic() - started
 
     def stop(self, grace_s: float = 5.0) -> None:

@@ -46,8 +46,9 @@ class Stack(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
-    def restart_app(self) -> float:
-        """Crash the app for real and wait until /health is 200; return seconds kill-to-healthy."""
+    def restart_app(self, *, wait_healthy: bool = True) -> float:
+        """Crash the app for real and wait until /health is 200 (or, with `wait_healthy=False`,
+        until it serves at all); return the seconds from the kill until then."""
 
     def describe(self) -> str:
         return self.kind

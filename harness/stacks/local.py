@@ -80,6 +80,8 @@ class LocalStack(Stack):
 
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="simcity-stack-"))
+            # PostgreSQL runs as an unprivileged user when we are root: it must reach its data dir.
+            self._root.chmod(0o711)
         logs = self.root / "logs"
         self._postgres = self._exit.enter_context(LocalPostgres(root=self.root / "pg"))
         pg = self._postgres
@@ -90,7 +92,7 @@ class LocalStack(Stack):
             proxies.append({"name": APP_PROXY, "listen": f"127.0.0.1:{app_listen}", "upstream": f"127.0.0.1:{app_port}"})
         config = self.root / "toxiproxy.json"
         config.write_text(json.dumps(proxies))
-        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed, log_dir=logs))
+        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed))
 
         rest_env = {
             "PGRST_DB_URI": pg.authenticator_dsn,
@@ -109,7 +111,7 @@ class LocalStack(Stack):
             env = dict(self.app_env)
             strategy = env.pop("BOOKING_STRATEGY", "atomic")
             self._app = self._spawn(
-                app_process(app_port, database_url, strategy=strategy, e2e=True, extra_env=env, log_dir=logs)
+                app_process(app_port, database_url, strategy=strategy, e2e=True, extra_env=env)
             )
             wait_healthy(f"{app_url}/health", what="app through the proxy")
         self._endpoints = StackEndpoints(
@@ -122,10 +124,10 @@ class LocalStack(Stack):
         )
         return self._endpoints
 
-    def restart_app(self) -> float:
+    def restart_app(self, *, wait_healthy: bool = True) -> float:
         if self._app is None:
             raise StackStartError("this local stack runs no app to restart")
-        return self._app.restart()
+        return self._app.restart(wait_healthy=wait_healthy)
 
     def app_log_tail(self, lines: int = 20) -> str:
         return self._app.log_tail(lines) if self._app else ""

@@ -1,0 +1,104 @@
+"""The nemesis: faults on the two hops through Toxiproxy, and real crashes of the app.
+
+A fault step names only a kind and a hop (`latency(app-db)`); what it injects comes from the fault
+profile of that kind in `toxics/profiles/`, so magnitudes are written down in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from harness.history import Action, Hop
+from harness.stacks.base import Stack
+from toxics import FaultProfile, Partition, ToxiproxyController, load_profile
+from toxics.control import Effect
+
+# Which shipped profile gives each fault kind its toxics. `--profile resets` swaps the drops.
+DEFAULT_SOURCES: Mapping[Action, str] = {
+    Action.LATENCY: "latency",
+    Action.JITTER: "jitter",
+    Action.DROPS: "drops",
+    Action.TIMEOUTS: "timeouts",
+    Action.PARTITION: "partition",
+}
+
+
+def load_sources(overrides: Mapping[Action, str] | None = None) -> dict[Action, FaultProfile]:
+    """The fault profile behind each fault kind, loaded (and validated) once before a run."""
+    names = {**DEFAULT_SOURCES, **(overrides or {})}
+    return {kind: load_profile(name) for kind, name in names.items()}
+
+
+class Nemesis:
+    """Applies and heals faults per hop and crashes the app; remembers what is active so a heal
+    (or the end of the run, whatever happened) leaves no fault behind."""
+
+    def __init__(self, stack: Stack, sources: Mapping[Action, FaultProfile]) -> None:
+        self.stack = stack
+        self.sources = sources
+        url = stack.endpoints.proxy_api_url
+        self.controller = ToxiproxyController(url) if url else None
+        self._active: dict[Hop, list[Effect]] = {}
+        self.crashes = 0
+        self.restart_seconds: list[float] = []
+
+    def faultable(self, hop: Hop) -> bool:
+        return self.controller is not None and hop.value in self.stack.endpoints.proxy_names
+
+    def effects_for(self, kind: Action, hop: Hop) -> tuple[Effect, ...]:
+        if kind is Action.PARTITION:
+            return (Partition(),)
+        profile = self.sources[kind]
+        # A profile may describe a kind on one hop only; the same shape then serves the other.
+        effects = profile.effects(hop.value) or next((profile.effects(h) for h in profile.hops), ())
+        # Prefix names with the kind: latency and jitter both add a latency toxic to one stream.
+        return tuple(e if isinstance(e, Partition) else replace(e, name=f"{kind.value}_{e.name}") for e in effects)
+
+    def inject(self, kind: Action, hop: Hop) -> tuple[tuple[str, int], ...]:
+        """Start the fault; returns its parameters for the history. No-op on an unfaultable hop."""
+        if not self.faultable(hop):
+            return (("skipped", 1),)
+        assert self.controller is not None
+        proxy = self.stack.endpoints.proxy_names[hop.value]
+        params: list[tuple[str, int]] = []
+        for effect in self.effects_for(kind, hop):
+            self.controller.apply(proxy, effect)
+            self._active.setdefault(hop, []).append(effect)
+            if not isinstance(effect, Partition):
+                params += [(f"{effect.type}.{k}", int(v)) for k, v in effect.attributes.items()]
+                params.append((f"{effect.type}.toxicity_pct", round(effect.toxicity * 100)))
+        return tuple(params)
+
+    def heal(self, hop: Hop | None = None) -> None:
+        """Lift every fault of one hop, or of all hops."""
+        if self.controller is None:
+            return
+        hops = [hop] if hop is not None else list(Hop)
+        for each in hops:
+            if each.value in self.stack.endpoints.proxy_names:
+                self.controller.heal(self.stack.endpoints.proxy_names[each.value])
+            self._active.pop(each, None)
+
+    def heal_all(self) -> None:
+        """Everything healed: the settle phase and teardown call this whatever happened."""
+        if self.controller is not None:
+            self.controller.heal()
+        self._active.clear()
+
+    def database_cut_off(self) -> bool:
+        """A fault on app-db that keeps /health from answering 200 until it is healed."""
+        return any(isinstance(e, Partition) or e.type == "timeout" for e in self._active.get(Hop.APP_DB, ()))
+
+    def crash(self) -> float:
+        """Kill the app for real and wait until it is healthy again; seconds kill-to-healthy.
+        While its database is cut off, the app cannot be healthy: wait until it serves instead
+        (the settle phase waits for health once everything is healed)."""
+        took = self.stack.restart_app(wait_healthy=not self.database_cut_off())
+        self.crashes += 1
+        self.restart_seconds.append(took)
+        return took
+
+    def close(self) -> None:
+        if self.controller is not None:
+            self.controller.close()

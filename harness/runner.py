@@ -1,0 +1,186 @@
+"""One SC-1 run: steady state, the schedule (client + nemesis), a snapshot after every action,
+the settle phase, and the checker's verdict. Faults are healed in `finally`, whatever happened.
+
+The runner owns timing only; what to do comes from the generator, how from the client and the
+nemesis, and whether it was legal from the checker, joined by the one recorded history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.checker import Verdict, check
+from harness.client import AppClient, BookingReply, TruthReader
+from harness.errors import InfrastructureError, UsageError
+from harness.generator import PROFILES, Profile, Schedule, Step
+from harness.history import Action, Details, History, Intent, Op, OpKind, Process, Recorder
+from harness.nemesis import DEFAULT_SOURCES, Nemesis, load_sources
+from harness.stacks.base import Stack
+from toxics import list_profiles
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: str = "sc1-1"
+    iterations: int = 50
+    profile: str = "default"
+    # Pause after each action before its snapshot: long enough for fire-and-forget requests to
+    # reach the app and overlap, short enough for 50 iterations in a few seconds.
+    step_pause_s: float = 0.03
+    request_timeout_s: float = 2.0
+    settle_attempts: int = 10
+    settle_timeout_s: float = 30.0
+    stop_at_first_violation: bool = True
+    schedule: Schedule | None = None  # an explicit schedule (replay, shrink) instead of the seed's
+
+
+@dataclass
+class RunResult:
+    schedule: Schedule
+    history: History
+    verdict: Verdict
+    wall_s: float
+    crashes: int
+    restart_seconds: list[float] = field(default_factory=list)
+    harness_busy_s: float = 0.0  # time spent in the harness itself, waits excluded
+
+
+def schedule_profile(profile: str) -> tuple[Profile, dict[Action, str]]:
+    """Map `--profile` (a fault profile from toxics/) to the generator's weights and the fault
+    profile behind each fault kind.
+
+    calm / default / storm pick the generator's own mixes; a single-kind profile (latency, jitter,
+    drops, timeouts, partition) makes that the only fault kind; `resets` is a kind of drops; any
+    other profile (a name or a TOML path) serves every fault kind.
+    """
+    if profile in PROFILES:
+        return PROFILES[profile], {}
+    base = {a: w for a, w in PROFILES["default"].weights.items() if not a.is_fault}
+    kind = {"resets": Action.DROPS}.get(profile) or next((a for a, n in DEFAULT_SOURCES.items() if n == profile), None)
+    if kind is not None:
+        return Profile(profile, {**base, kind: 4}), {kind: profile}
+    if profile.endswith(".toml") or "/" in profile or profile in list_profiles():
+        return Profile(profile, dict(PROFILES["default"].weights)), {k: profile for k in DEFAULT_SOURCES}
+    known = sorted({*PROFILES, *list_profiles()})
+    raise UsageError(f"unknown profile {profile!r}; known: {', '.join(known)}")
+
+
+class Run:
+    """The state of one run in progress: clients, nemesis, recorder, in-flight requests."""
+
+    def __init__(self, stack: Stack, config: RunConfig, progress: ProgressCallback | None = None) -> None:
+        self.stack = stack
+        self.config = config
+        self.progress = progress
+        gen_profile, overrides = schedule_profile(config.profile)
+        self.schedule = config.schedule or Schedule.generate(config.seed, config.iterations, gen_profile)
+        self.sources = load_sources(overrides)
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.busy_s = 0.0
+
+    async def execute(self) -> RunResult:
+        started = time.monotonic()
+        endpoints = self.stack.endpoints
+        app = AppClient(endpoints.app_url, timeout_s=self.config.request_timeout_s)
+        truth = TruthReader(endpoints.rest_url, endpoints.service_key)
+        nemesis = Nemesis(self.stack, self.sources)
+        try:
+            await asyncio.to_thread(nemesis.heal_all)  # steady state starts from a clean network
+            fixture = await app.create_fixture(self.config.seed)
+            recorder = Recorder(fixture)
+            slot = fixture.slot_id
+            recorder.snapshot(await truth.snapshot(slot))
+            verdict: Verdict | None = None
+            total = len(self.schedule.steps)
+            for number, step in enumerate(self.schedule.steps, 1):
+                mark = time.monotonic()
+                await self.perform(step, recorder, fixture.intent_of, app, nemesis)
+                self.busy_s += time.monotonic() - mark
+                await asyncio.sleep(self.config.step_pause_s)
+                recorder.snapshot(await truth.snapshot(slot))
+                if self.progress:
+                    self.progress(number, total, str(step))
+                if self.config.stop_at_first_violation:
+                    partial = check(recorder.history(), terminal=False)
+                    if not partial.passed:
+                        verdict = partial
+                        break
+            if verdict is None:
+                await self.settle(recorder, fixture.intents, app, truth, nemesis)
+                verdict = check(recorder.history(), terminal=True)
+            return RunResult(self.schedule, recorder.history(), verdict, time.monotonic() - started,
+                             nemesis.crashes, nemesis.restart_seconds, self.busy_s)
+        finally:
+            for task in self.inflight:
+                task.cancel()
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+            try:
+                await asyncio.to_thread(nemesis.heal_all)
+            finally:
+                nemesis.close()
+                await app.aclose()
+                await truth.aclose()
+
+    async def perform(self, step: Step, recorder: Recorder, intent_of: Callable[[Process], Intent],
+                      app: AppClient, nemesis: Nemesis) -> None:
+        if step.intent is not None:
+            intent = intent_of(step.intent.process)
+            invoke = recorder.invoke(intent.process, step.action, Details(intent_id=intent.intent_id))
+            # Fire and forget: the answer is recorded whenever it comes, or never (UNKNOWN).
+            task = asyncio.create_task(self._book(recorder, invoke, intent, app))
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+            return
+        if step.action is Action.NO_OP:
+            recorder.complete(recorder.invoke(Process.NEMESIS, Action.NO_OP), OpKind.OK)
+            return
+        invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop))
+        if step.action is Action.RESTART_SIMCITY:
+            took = await asyncio.to_thread(nemesis.crash)
+            recorder.complete(invoke, OpKind.OK, Details(params=(("restart_ms", round(took * 1000)),)))
+        elif step.action is Action.HEAL:
+            await asyncio.to_thread(nemesis.heal, step.hop)
+            recorder.complete(invoke, OpKind.OK, Details(hop=step.hop))
+        else:
+            assert step.hop is not None
+            params = await asyncio.to_thread(nemesis.inject, step.action, step.hop)
+            recorder.complete(invoke, OpKind.OK, Details(hop=step.hop, params=params))
+
+    async def _book(self, recorder: Recorder, invoke: Op, intent: Intent, app: AppClient) -> BookingReply:
+        reply = await app.book(intent)
+        recorder.booking_answer(invoke, status=reply.status, body=reply.body,
+                                latency_ms=reply.latency_ms, error=reply.error)
+        return reply
+
+    async def settle(self, recorder: Recorder, intents: tuple[Intent, ...], app: AppClient,
+                     truth: TruthReader, nemesis: Nemesis) -> None:
+        """Heal, wait healthy, let in-flight answers land, then resend each intent until it has a
+        definite answer (bounded), and take the final snapshot."""
+        settle = recorder.invoke(Process.CHECKER, Action.SETTLE)
+        await asyncio.to_thread(nemesis.heal_all)
+        deadline = time.monotonic() + self.config.settle_timeout_s
+        while not await app.healthy():
+            if time.monotonic() > deadline:
+                raise InfrastructureError(f"the app did not become healthy within {self.config.settle_timeout_s:.0f} s of healing")
+            await asyncio.sleep(0.05)
+        if self.inflight:
+            await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
+        for intent in intents:
+            for attempt in range(self.config.settle_attempts):
+                invoke = recorder.invoke(intent.process, Action.RETRY_BOOK, Details(intent_id=intent.intent_id))
+                reply = await self._book(recorder, invoke, intent, app)
+                if reply.status is not None and reply.status < 500:
+                    break
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        recorder.snapshot(await truth.snapshot(intents[0].slot_id))
+        recorder.complete(settle, OpKind.OK)
+
+
+def run_sc1(stack: Stack, config: RunConfig, progress: ProgressCallback | None = None) -> RunResult:
+    """Run SC-1 once against a started stack."""
+    return asyncio.run(Run(stack, config, progress).execute())
