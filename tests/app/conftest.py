@@ -112,9 +112,12 @@ def start_app(database_url: str, strategy: str = "atomic", **kwargs: Any) -> Run
     return RunningApp(process, f"http://127.0.0.1:{port}", database_url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def atomic_app(postgres: LocalPostgres) -> Iterator[RunningApp]:
-    """One atomic app (2 workers, E2E on) shared by a module; tests use fresh fixtures each."""
+    """One atomic app (2 workers, E2E on) for every read-mostly test; each uses fresh fixtures.
+
+    Tests that kill or stop an app start their own.
+    """
     app = start_app(postgres.superuser_dsn)
     try:
         yield app

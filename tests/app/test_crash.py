@@ -16,8 +16,9 @@ from harness.postgres import LocalPostgres
 from tests.app.conftest import RunningApp, new_fixture, new_fixture_async, slot_truth, slot_truth_async, start_app
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def crash_app(postgres: LocalPostgres) -> Iterator[RunningApp]:
+    """Killed and respawned by each test (restart leaves it serving); never stopped before the end."""
     app = start_app(postgres.superuser_dsn)
     try:
         yield app
@@ -90,7 +91,17 @@ def test_a_kill_during_a_burst_leaves_every_slot_coherent(crash_app: RunningApp)
         assert truth.coherent() and truth.state == "booked" and len(truth.confirmed) == 1
 
 
-def test_sigterm_stops_all_workers_gracefully(crash_app: RunningApp) -> None:
+@pytest.fixture
+def doomed_app(postgres: LocalPostgres) -> Iterator[RunningApp]:
+    app = start_app(postgres.superuser_dsn)
+    try:
+        yield app
+    finally:
+        app.process.stop()
+
+
+def test_sigterm_stops_all_workers_gracefully(doomed_app: RunningApp) -> None:
+    crash_app = doomed_app
     pid = crash_app.process.pid
     assert pid is not None
     workers = psutil.Process(pid).children(recursive=True)
