@@ -20,25 +20,26 @@ class Server:
     process: ManagedProcess
     port: int
 
+    def __post_init__(self) -> None:
+        # One keep-alive client per server for the whole session: cheaper on a busy machine.
+        self.api = httpx.Client(base_url=self.url, timeout=10.0)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10.0)
-
-
-def _clean(server: Server) -> None:
-    with server.client() as api:
-        for name in api.get("/proxies").json():
-            api.delete(f"/proxies/{name}")
+    def clean(self) -> None:
+        for name in self.api.get("/proxies").json():
+            self.api.delete(f"/proxies/{name}")
 
 
 @pytest.fixture(scope="session")
 def standin() -> Iterator[Server]:
     port = free_port()
     with toxiproxy_process(port, seed=7) as process:
-        yield Server("simcity-toxiproxy", process, port)
+        server = Server("simcity-toxiproxy", process, port)
+        yield server
+        server.api.close()
 
 
 @pytest.fixture(scope="session")
@@ -50,27 +51,28 @@ def real_toxiproxy() -> Iterator[Server]:
     process = ManagedProcess("toxiproxy-server", [binary, "-host", "127.0.0.1", "-port", str(port)],
                              health_url=f"http://127.0.0.1:{port}/version")
     with process:
-        yield Server("toxiproxy-server", process, port)
+        server = Server("toxiproxy-server", process, port)
+        yield server
+        server.api.close()
 
 
 @pytest.fixture(params=["simcity-toxiproxy", "toxiproxy-server"])
 def any_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """The contract suite runs on both servers with the same assertions."""
     server: Server = request.getfixturevalue("standin" if request.param == "simcity-toxiproxy" else "real_toxiproxy")
-    _clean(server)
+    server.clean()
     yield server
-    _clean(server)
+    server.clean()
 
 
 @pytest.fixture
 def server(standin: Server) -> Iterator[Server]:
     """The stand-in, with no proxies before and after the test."""
-    _clean(standin)
+    standin.clean()
     yield standin
-    _clean(standin)
+    standin.clean()
 
 
 @pytest.fixture
-def api(server: Server) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
+def api(server: Server) -> httpx.Client:
+    return server.api

@@ -14,8 +14,7 @@ from tests.toxiproxy.net import Upstream, connect
 
 @pytest.fixture
 def api(any_server: Server) -> httpx.Client:
-    with any_server.client() as client:
-        yield client
+    return any_server.api
 
 
 @pytest.fixture
@@ -251,3 +250,19 @@ def test_browser_user_agent_is_forbidden(api: httpx.Client) -> None:
 
 def test_unknown_path_is_404(api: httpx.Client) -> None:
     assert api.get("/nowhere").status_code == 404
+
+
+def test_stream_is_read_case_insensitively_and_echoed_as_given(api: httpx.Client, upstream: Upstream) -> None:
+    new_proxy(api, upstream)
+    response = api.post("/proxies/p/toxics", json={"type": "noop", "stream": "UpStream", "toxicity": 0.123456789})
+    assert response.status_code == 200
+    assert response.json() == {"attributes": {}, "name": "noop_UpStream", "type": "noop", "stream": "UpStream",
+                               "toxicity": 0.12345679}  # stored as a float32
+
+
+def test_listen_left_out_binds_every_interface(api: httpx.Client, upstream: Upstream) -> None:
+    response = api.post("/proxies", json={"name": "p", "upstream": upstream.address})
+    assert response.status_code == 201
+    host, port = response.json()["listen"].rsplit(":", 1)
+    assert host in ("[::]", "0.0.0.0") and int(port) > 0
+    connect(f"127.0.0.1:{port}").close()

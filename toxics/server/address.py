@@ -10,6 +10,8 @@ class AddressError(ValueError):
 
 
 def split_host_port(address: str) -> tuple[str, str]:
+    if address == "":
+        return "", ""  # Go's net.Listen takes "" as every interface, any port
     if address.startswith("["):
         end = address.find("]")
         if end < 0:

@@ -8,6 +8,7 @@ and `&` escaped.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,16 @@ def encode(value: Any) -> bytes:
 def go_number(value: float) -> float | int:
     """Go prints an integral float32 without a fraction: toxicity 1 is `1`, not `1.0`."""
     return int(value) if float(value).is_integer() else value
+
+
+def float32(value: float) -> float:
+    """`value` as Go's float32 holds and prints it: 0.123456789 becomes 0.12345679."""
+    single = struct.unpack("f", struct.pack("f", value))[0]
+    for digits in range(1, 10):
+        shortest = float(f"{single:.{digits}g}")
+        if struct.pack("f", shortest) == struct.pack("f", single):
+            return shortest
+    return single
 
 
 def decode(body: bytes) -> Any:
@@ -89,4 +100,4 @@ def error_body(error: ApiError) -> bytes:
     return encode({"error": error.message, "status": error.status})
 
 
-__all__ = ["ApiError", "decode", "encode", "error_body", "fields", "go_number", "go_type", "typed"]
+__all__ = ["ApiError", "decode", "encode", "error_body", "fields", "float32", "go_number", "go_type", "typed"]

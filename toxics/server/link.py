@@ -12,6 +12,7 @@ link holds more than `QUEUE_HIGH` bytes, so memory per connection stays bounded.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import struct
@@ -24,6 +25,8 @@ from toxics.server.toxics import Chunk, EndStream
 
 if TYPE_CHECKING:
     from toxics.server.proxy import Proxy
+
+log = logging.getLogger("toxiproxy.link")
 
 QUEUE_HIGH = 256 * 1024
 QUEUE_LOW = 64 * 1024
@@ -248,6 +251,10 @@ class Link:
                     self._queue.clear()
                     await self._end_through(chain[ended.position + 1:])
                     return
+        except Exception:
+            # A bug in a toxic costs this connection, never the server or other connections.
+            log.exception("link %s of proxy %s failed", self.direction, self.conn.proxy.name)
+            self._finish()
         finally:
             if self._task is asyncio.current_task():
                 self._task = None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from toxics import catalog
 from toxics.server import errors
-from toxics.server.jsonio import fields, go_number, typed
+from toxics.server.jsonio import fields, float32, go_number, typed
 from toxics.server.toxics import REGISTRY, Toxic
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class ToxicEntry:
 
 def _toxicity(value: Any) -> float:
     try:
-        return catalog.check_toxicity(value)
+        return float32(catalog.check_toxicity(value))
     except catalog.InvalidToxicError as exc:
         raise errors.BAD_REQUEST_BODY.wrap(str(exc)) from None
 
