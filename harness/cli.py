@@ -1,0 +1,194 @@
+"""`simcity`: the command line. Exit codes: 0 PASS, 1 FAIL (the product broke an invariant),
+2 bad usage, 3 infrastructure trouble (never reported as PASS or as a product FAIL)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.errors import SimCityError, UsageError
+from harness.report import redact, render_text, write_report
+from harness.runner import RunConfig, RunResult, run_sc1, schedule_profile
+from harness.stacks.base import Stack
+from harness.stacks.select import choose_stack
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+STATE_DIR = Path(".simcity")
+
+
+def _app_env(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--app-env wants KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simcity", description="SimCity: certify that a booking system never double-books.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sc1 = sub.add_parser("sc1", help="run SC-1, the double-booking attack")
+    sc1.add_argument("--seed", default="sc1-1", help="schedule seed; the same seed replays the same actions")
+    sc1.add_argument("--iterations", type=int, default=50, help="actions in the schedule (default 50)")
+    sc1.add_argument("--profile", default="default",
+                     help="fault profile: calm, default, storm, or one of toxics/profiles/ (or a .toml path)")
+    sc1.add_argument("--stack", choices=("auto", "local", "compose", "external"), default="auto")
+    sc1.add_argument("--target-url", help="the app under attack (external stack)")
+    sc1.add_argument("--rest-url", help="Supabase REST of the app's database (external stack)")
+    sc1.add_argument("--restart-cmd", help="command that crashes and restarts an external app")
+    sc1.add_argument("--proxy", action="store_true", help="external stack: put simcity-toxiproxy in front of the app")
+    sc1.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                     help="environment of the app on the local and Compose stacks (repeatable)")
+    sc1.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<seed>-<time>)")
+    sc1.add_argument("--json", action="store_true", help="print the verdict as JSON instead of text")
+
+    stack = sub.add_parser("stack", help="start or stop the embedded stack for manual use")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
+    up = stack_sub.add_parser("up", help="start the local stack and leave it running")
+    up.add_argument("--no-app", action="store_true", help="database, REST and proxy only (bring your own app)")
+    up.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
+    stack_sub.add_parser("down", help="stop the local stack started by `stack up`")
+    return parser
+
+
+def replay_command(args: argparse.Namespace) -> str:
+    parts = ["simcity", "sc1", "--seed", args.seed, "--iterations", str(args.iterations),
+             "--profile", args.profile, "--stack", args.resolved_stack]
+    for pair in args.app_env:
+        parts += ["--app-env", pair]
+    for flag in ("target_url", "rest_url", "restart_cmd"):
+        if getattr(args, flag):
+            parts += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    if args.proxy:
+        parts.append("--proxy")
+    return shlex.join(parts)
+
+
+def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
+    if args.iterations < 0:
+        raise UsageError(f"--iterations must be >= 0, got {args.iterations}")
+    schedule_profile(args.profile)  # a bad profile is a usage error before anything starts
+    if args.json:  # stdout carries the JSON only; the rest goes to stderr
+        console = Console(stderr=True)
+    stack: Stack = choose_stack(args, console)
+    args.resolved_stack = stack.kind
+    config = RunConfig(seed=args.seed, iterations=args.iterations, profile=args.profile)
+    report_dir = args.report_dir or Path("reports") / f"{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with stack:
+        console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
+        result = _run_with_progress(stack, config, console, quiet=args.json)
+        secrets = [stack.endpoints.service_key]
+    replay = replay_command(args)
+    paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
+    if args.json:
+        print(redact(json.dumps(_summary(result, report_dir, replay), indent=2), secrets), flush=True)
+    else:
+        text = render_text(result.history, result.verdict, replay_command=replay)
+        console.print(redact(text, secrets), highlight=False, markup=False)
+        style = "bold green" if result.verdict.passed else "bold red"
+        console.print(f"[{style}]{'PASS' if result.verdict.passed else 'FAIL'}[/] - report: {paths.html}")
+    return EXIT_PASS if result.verdict.passed else EXIT_FAIL
+
+
+def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, quiet: bool) -> RunResult:
+    gen_profile, _ = schedule_profile(config.profile)
+    progress = Progress(TextColumn("[bold blue]SC-1"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True, disable=quiet)
+    with progress:
+        task = progress.add_task("starting", total=config.iterations)
+
+        def on_step(done: int, total: int, step: str) -> None:
+            progress.update(task, completed=done, total=total, description=step)
+
+        result = run_sc1(stack, config, on_step)
+    console.print(f"seed {config.seed}, profile {gen_profile.name}, schedule hash {result.schedule.hash}, "
+                  f"{len(result.schedule.steps)} actions", highlight=False)
+    return result
+
+
+def _summary(result: RunResult, report_dir: Path, replay: str) -> dict[str, object]:
+    return {
+        "verdict": result.verdict.to_json(),
+        "seed": result.schedule.seed,
+        "schedule_hash": result.schedule.hash,
+        "wall_s": round(result.wall_s, 3),
+        "crashes": result.crashes,
+        "report_dir": str(report_dir),
+        "replay": replay,
+    }
+
+
+def cmd_stack(args: argparse.Namespace, console: Console) -> int:
+    from harness.stacks.local import LocalStack, stop_detached  # noqa: PLC0415
+
+    state_file = STATE_DIR / "stack.json"
+    env_file = STATE_DIR / "stack.env"
+    if args.stack_command == "down":
+        stopped = stop_detached(state_file)
+        env_file.unlink(missing_ok=True)
+        console.print("local stack stopped" if stopped else "no local stack was running")
+        return EXIT_PASS
+    if state_file.exists():
+        raise UsageError(f"a local stack is already running ({state_file}); `simcity stack down` first")
+    STATE_DIR.mkdir(exist_ok=True)
+    stack = LocalStack(_app_env(args.app_env), with_app=not args.no_app)
+    with stack:
+        ends = stack.endpoints
+        lines = {
+            "SIMCITY_TARGET_URL": ends.app_url if not args.no_app else "",
+            "SIMCITY_REST_URL": ends.rest_url,
+            "SIMCITY_PROXY_URL": ends.proxy_api_url or "",
+            "DATABASE_URL": ends.database_url or "",
+            "SIMCITY_SERVICE_KEY": ends.service_key,
+        }
+        # 0600 from the first byte: the file holds the service-role key.
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.writelines(f"{k}={v}\n" for k, v in lines.items())
+        stack.detach(state_file)
+    console.print(f"local stack up; env file (mode 0600): {env_file.resolve()}")
+    for key, value in lines.items():
+        if key != "SIMCITY_SERVICE_KEY" and value:
+            console.print(f"  {key}={value}", highlight=False)
+    console.print("stop it with `simcity stack down`")
+    return EXIT_PASS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    console = Console()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0) and EXIT_USAGE
+    try:
+        if args.command == "sc1":
+            args.app_env_map = _app_env(args.app_env)
+            return cmd_sc1(args, console)
+        return cmd_stack(args, console)
+    except SimCityError as exc:
+        kind = "error" if isinstance(exc, UsageError) else "infrastructure trouble"
+        print(f"simcity: {kind}: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("simcity: interrupted; stack stopped and faults healed", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug in SimCity is never a verdict on the product
+        print(f"simcity: internal error (no verdict): {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_INFRA
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

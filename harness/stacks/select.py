@@ -1,0 +1,63 @@
+"""Which stack a `simcity sc1` run attacks: `--stack`, or `auto` (Compose when a Docker engine
+answers, else the embedded local stack; an explicit `--target-url` means the user's own app)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from harness.auth import service_key_from_env
+from harness.errors import UsageError
+from harness.stacks.base import Stack
+
+
+def docker_engine_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - any failure means: no usable engine here
+        return False
+
+
+def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
+    kind = args.stack
+    if kind == "auto":
+        if args.target_url:
+            kind = "external"
+        elif compose_available():
+            kind = "compose"
+            console.print("stack auto: a Docker engine answers, using the Compose stack")
+        else:
+            kind = "local"
+            console.print("stack auto: no Docker engine reachable, using the embedded local stack")
+    if kind != "external" and (args.target_url or args.rest_url or args.restart_cmd or args.proxy):
+        raise UsageError("--target-url, --rest-url, --restart-cmd and --proxy are for --stack external")
+    if kind == "external":
+        if not args.target_url or not args.rest_url:
+            raise UsageError("--stack external needs --target-url and --rest-url")
+        from harness.stacks.external import ExternalStack  # noqa: PLC0415
+
+        return ExternalStack(args.target_url, args.rest_url, service_key_from_env(),
+                             restart_cmd=args.restart_cmd, proxy=args.proxy)
+    if kind == "compose":
+        from harness.stacks.compose import ComposeStack  # noqa: PLC0415
+
+        return ComposeStack(args.app_env_map)
+    from harness.stacks.local import LocalStack  # noqa: PLC0415
+
+    return LocalStack(args.app_env_map)
+
+
+def compose_available() -> bool:
+    """Compose is usable when an engine answers and the Compose stack is part of this install."""
+    try:
+        import harness.stacks.compose  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return docker_engine_answers()
