@@ -238,6 +238,7 @@ class Link:
             while self._queue:
                 item = self._queue.popleft()
                 if item is _EOF:
+                    self._ending = True
                     await self._end_through(self.toxics.chain(self.direction))
                     return
                 self._queued -= len(item.data)
