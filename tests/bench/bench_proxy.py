@@ -1,6 +1,6 @@
 """simcity-toxiproxy vs a direct loopback connection.
 
-Starts the stand-in and, in a child process, an asyncio echo server and a sink, then prints:
+Starts the stand-in and, in a child process, an echo server and a sink, then prints:
 - 1 KiB echo round trips: p50/p99 direct, through the proxy, and the latency the proxy adds;
 - 64 MiB bulk upload: MB/s direct and through the proxy, and the fraction kept;
 - a 100 ms latency toxic: the measured round-trip p50;
@@ -11,11 +11,11 @@ Targets: added p50 < 0.25 ms, throughput >= 20% of direct, latency toxic p50 wit
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import socket
 import statistics
 import struct
+import threading
 import time
 
 import httpx
@@ -33,44 +33,41 @@ LATENCY_TRIPS = 40
 IDLE = 1000
 
 
-class _Echo(asyncio.Protocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+def _echo(conn: socket.socket) -> None:
+    with conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while data := conn.recv(65536):
+            conn.sendall(data)
 
-    def data_received(self, data: bytes) -> None:
-        self.transport.write(data)  # type: ignore[attr-defined]
 
-
-class _Sink(asyncio.Protocol):
-    """Reads an 8-byte length, then that many bytes, then answers one byte."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.header = b""
-        self.left = -1
-
-    def data_received(self, data: bytes) -> None:
-        if self.left < 0:
-            self.header += data
-            if len(self.header) < 8:
+def _sink(conn: socket.socket) -> None:
+    """Reads an 8-byte length, then that many bytes (into one reused buffer), then answers one byte."""
+    buffer = memoryview(bytearray(1 << 20))
+    with conn:
+        header = b""
+        while len(header) < 8:
+            header += conn.recv(8 - len(header))
+        left = struct.unpack("!Q", header)[0]
+        while left > 0:
+            got = conn.recv_into(buffer, min(left, len(buffer)))
+            if not got:
                 return
-            self.left = struct.unpack("!Q", self.header[:8])[0]
-            data, self.header = self.header[8:], b""
-        self.left -= len(data)
-        if self.left <= 0:
-            self.transport.write(b"k")  # type: ignore[attr-defined]
-            self.left = -1
+            left -= got
+        conn.sendall(b"k")
 
 
 def _serve(ports: "multiprocessing.Queue[tuple[int, int]]") -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        echo = await loop.create_server(_Echo, "127.0.0.1", 0, backlog=2048)
-        sink = await loop.create_server(_Sink, "127.0.0.1", 0)
-        ports.put((echo.sockets[0].getsockname()[1], sink.sockets[0].getsockname()[1]))
-        await asyncio.Event().wait()
+    """Plain blocking servers, a thread per connection, in their own process: as fast as Python gets."""
+    listeners = [socket.create_server(("127.0.0.1", 0), backlog=2048) for _ in range(2)]
+    ports.put((listeners[0].getsockname()[1], listeners[1].getsockname()[1]))
 
-    asyncio.run(main())
+    def accept(listener: socket.socket, handler: object) -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=handler, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, args=(listeners[1], _sink), daemon=True).start()
+    accept(listeners[0], _echo)
 
 
 def _connect(port: int) -> socket.socket:

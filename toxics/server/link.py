@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("toxiproxy.link")
 
+READ_SIZE = 64 * 1024
 QUEUE_HIGH = 256 * 1024
 QUEUE_LOW = 64 * 1024
 _LINGER_ZERO = struct.pack("ii", 1, 0)
@@ -36,8 +37,14 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 _DIALING, _DEST_FULL, _QUEUE_FULL = 1, 2, 4
 
 
-class Side(asyncio.Protocol):
-    """One socket of a connection (the client's or the upstream's)."""
+class Side(asyncio.BufferedProtocol):
+    """One socket of a connection (the client's or the upstream's).
+
+    Every socket reads into one shared buffer: the loop runs one read callback at a time, and
+    each read is passed on (written, or copied into a chunk) before the next one starts.
+    """
+
+    _read_buffer = memoryview(bytearray(READ_SIZE))
 
     def __init__(self, conn: "Connection") -> None:
         self.conn = conn
@@ -53,10 +60,13 @@ class Side(asyncio.Protocol):
         transport.set_write_buffer_limits(high=QUEUE_HIGH, low=QUEUE_LOW)
         self.conn.side_made(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         link = self.reads_into
         if link is not None:
-            link.feed(data)
+            link.feed(self._read_buffer[:nbytes])
 
     def eof_received(self) -> bool:
         # Keep the socket open for writing: the other direction may still have data for it.
@@ -182,13 +192,15 @@ class Link:
 
     # -- data in --------------------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: memoryview) -> None:
+        """Data just read; `data` is only valid during this call (the shared read buffer)."""
         if self.done or self._ending:
             return
         if not self._active and self._task is None:
+            # The transport copies whatever the kernel does not take at once.
             self.dest.transport.write(data)  # type: ignore[union-attr]
             return
-        self._enqueue(Chunk(data, self.loop.time()), len(data))
+        self._enqueue(Chunk(bytes(data), self.loop.time()), len(data))
 
     def feed_eof(self) -> None:
         if self.done or self._ending:

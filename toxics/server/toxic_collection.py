@@ -53,8 +53,10 @@ def _toxicity(value: Any) -> float:
 def _attributes(kind: catalog.ToxicType, given: Any, base: dict[str, int] | None) -> dict[str, int]:
     if given is not None and not isinstance(given, dict):
         raise errors.BAD_REQUEST_BODY.wrap(f"attributes must be an object, got {given!r}")
+    # Go leaves a field alone when its JSON value is null.
+    present = {key: value for key, value in (given or {}).items() if value is not None}
     try:
-        return kind.parse_attributes(given, strict=False, base=base)
+        return kind.parse_attributes(present, strict=False, base=base)
     except catalog.InvalidToxicError as exc:
         raise errors.BAD_REQUEST_BODY.wrap(str(exc)) from None
 
