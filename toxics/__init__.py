@@ -5,6 +5,7 @@ stand-in) are submodules imported by name; this package re-exports the controlle
 """
 
 from toxics.control import (
+    Effect,
     FaultConfigError,
     Partition,
     ProxyState,
@@ -15,6 +16,7 @@ from toxics.control import (
 from toxics.profiles import Fault, FaultProfile, ProfileError, list_profiles, load_profile
 
 __all__ = [
+    "Effect",
     "Fault",
     "FaultConfigError",
     "FaultProfile",
