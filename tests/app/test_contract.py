@@ -30,8 +30,9 @@ def test_health_is_200_json_while_the_database_answers(client: httpx.Client) -> 
 def test_the_app_runs_as_two_processes(atomic_app: RunningApp) -> None:
     # Bugs of process-local state only show with several processes, as in production.
     assert atomic_app.process.pid is not None
-    workers = psutil.Process(atomic_app.process.pid).children(recursive=True)
-    assert len([w for w in workers if "python" in w.name().lower()]) >= 2
+    children = psutil.Process(atomic_app.process.pid).children(recursive=True)
+    # uvicorn's workers are multiprocessing spawns (its resource tracker is not a worker).
+    assert len([c for c in children if "spawn_main" in " ".join(c.cmdline())]) == 2
 
 
 def test_fixtures_are_fresh_on_every_call(client: httpx.Client, atomic_app: RunningApp) -> None:

@@ -7,8 +7,8 @@ import logging
 import sys
 
 import asyncpg
-import uvicorn
 
+from booking_app import serve
 from booking_app.config import Settings
 from booking_app.db import TRANSIENT_ERRORS
 from booking_app.safety_nets import SafetyNetError, disable_safety_nets
@@ -54,17 +54,7 @@ def main() -> int:
         return 2
     log.info("booking-app on %s:%d, strategy=%s, workers=%d, e2e=%s",
              settings.host, settings.port, settings.strategy, settings.workers, settings.e2e)
-    uvicorn.run(
-        "booking_app.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        # Two or more processes share the listening socket, as in production behind a proxy.
-        workers=settings.workers if settings.workers > 1 else None,
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
+    serve.run(settings)
     return 0
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
 from booking_app import sql
 from booking_app.model import BookingRequest, Decision, Outcome
 from booking_app.strategies.base import Strategy
@@ -41,7 +44,7 @@ class AckBeforeCommit(Strategy):
         decision.after_response = commit_later
         return decision
 
-    async def _finish(self, conn, tx, *, commit: bool) -> None:  # type: ignore[no-untyped-def]
+    async def _finish(self, conn: PoolConnectionProxy, tx: Transaction, *, commit: bool) -> None:
         try:
             if commit:
                 await tx.commit()

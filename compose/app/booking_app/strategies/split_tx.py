@@ -7,8 +7,10 @@ the slot booked with no booking, for ever: every later request is rejected.
 
 from __future__ import annotations
 
+import asyncpg
+
 from booking_app import sql
-from booking_app.model import BookingRequest, Decision, Outcome
+from booking_app.model import Booking, BookingRequest, Decision, Outcome
 from booking_app.strategies.base import Strategy
 
 
@@ -31,7 +33,9 @@ class SplitTx(Strategy):
             return await self._answer(conn, request, booking, Outcome.CREATED)
 
     @staticmethod
-    async def _answer(conn, request: BookingRequest, booking, outcome: Outcome) -> Decision:  # type: ignore[no-untyped-def]
+    async def _answer(
+        conn: asyncpg.Connection, request: BookingRequest, booking: Booking | None, outcome: Outcome
+    ) -> Decision:
         if booking is None:  # the same intent raced us: answer its decision
             existing = await sql.find_by_intent(conn, request.intent_id)
             assert existing is not None
