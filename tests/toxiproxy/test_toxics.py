@@ -271,3 +271,19 @@ def test_upstream_limit_data_on_a_socket_the_client_keeps_writing(api: httpx.Cli
                     sock.sendall(b"y" * 1000)
                     time.sleep(0.001)
         assert len(sink.wait_connections(1)[0].data) == 100
+
+
+def test_latency_keeps_bulk_transfers_flowing(api: httpx.Client) -> None:
+    # Chunks in flight overlap: 8 MiB through a 100 ms toxic takes far less than 8 MiB/chunk x 100 ms.
+    with Upstream(echo=False) as sink:
+        listen = proxy_to(api, sink)
+        add_toxic(api, "latency", "upstream", latency=100)
+        started = time.monotonic()
+        with connect(listen, timeout_s=10) as sock:
+            sock.sendall(b"z" * (8 << 20))
+            received = sink.wait_connections(1)[0]
+            deadline = time.monotonic() + 10
+            while len(received.data) < 8 << 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert len(received.data) == 8 << 20
+        assert time.monotonic() - started < 3.0

@@ -6,7 +6,7 @@ through the current chain; any change to the chain interrupts sleeping toxics, w
 chunk through at once, so buffered data is never dropped unless a toxic drops it by definition.
 
 Backpressure: a source stops being read while its destination's write buffer is full or while its
-link holds more than `QUEUE_HIGH` bytes, so memory per connection stays bounded.
+link's toxics hold more than `QUEUE_HIGH` bytes, so memory per connection stays bounded.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("toxiproxy.link")
 
 READ_SIZE = 64 * 1024
-QUEUE_HIGH = 256 * 1024
-QUEUE_LOW = 64 * 1024
+# Data held by a link's toxics (e.g. in flight through a latency toxic). Upstream buffers up to
+# 1,024 chunks of 32 KiB there; 8 MiB keeps a 100 ms latency toxic near 80 MB/s of bulk.
+QUEUE_HIGH = 8 * 1024 * 1024
+QUEUE_LOW = 4 * 1024 * 1024
+# The kernel takes what it can at once; this much more may wait in a socket's write buffer.
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 # Why a socket is not being read; it is read again once no reason is left.
@@ -57,7 +62,7 @@ class Side(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        transport.set_write_buffer_limits(high=QUEUE_HIGH, low=QUEUE_LOW)
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
         self.conn.side_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
