@@ -74,6 +74,7 @@ def test_order() -> None:
     assert parse_order("a.desc.nullslast,b,c.nullsfirst") == (
         OrderTerm(Field("a"), True, "last"), OrderTerm(Field("b")), OrderTerm(Field("c"), False, "first"),
     )
+    assert parse_order("vendors(name).desc") == (OrderTerm(Field("name"), True, None, "vendors"),)
     with pytest.raises(ParseError):
         parse_order("a.sideways")
 

@@ -101,6 +101,10 @@ def test_embed_errors(http: httpx.Client, world: World) -> None:
     assert r.status_code == 400 and r.json()["code"] == "PGRST200"
     r = http.get("/slots?select=id,vendors!slots_vendor_id_fkey(id)&limit=1")
     assert r.status_code == 200
+    r = http.get(f"/slots?id=eq.{world.slot_id}&select=id,b:bookings(id)&bookings.status=eq.x")
+    assert r.status_code == 400 and r.json()["code"] == "PGRST108"  # an aliased embed is filtered by its alias
+    r = http.get("/slots?select=id,bookings(id)&order=bookings(id)")
+    assert r.status_code == 400 and r.json()["code"] == "PGRST118"
     r = http.get(f"/slots?id=eq.{world.slot_id}&select=id,vendor_id(id)")
     assert r.json() == [{"id": world.slot_id, "vendor_id": {"id": world.vendor_id}}]
 
@@ -142,6 +146,14 @@ def test_order_nulls_and_multiple(http: httpx.Client, world: World) -> None:
     assert [x["status"] for x in r.json()] == ["rejected", "confirmed"]
 
 
+def test_related_order_on_to_one(http: httpx.Client, world: World) -> None:
+    base = f"/bookings?slot_id=eq.{world.slot_id}&select=id,customers(name)"
+    desc = http.get(base + "&order=customers(name).desc").json()
+    assert [b["customers"]["name"] for b in desc] == ["cust1", "cust0"]
+    asc = http.get(base + "&order=customers(name).asc.nullsfirst").json()
+    assert [b["customers"]["name"] for b in asc] == ["cust0", "cust1"]
+
+
 def test_limit_offset_range_and_counts(http: httpx.Client, postgres: LocalPostgres) -> None:
     w = make_world(postgres, bookings=5)
     base = f"/bookings?slot_id=eq.{w.slot_id}&select=id&order=id"
@@ -159,6 +171,8 @@ def test_limit_offset_range_and_counts(http: httpx.Client, postgres: LocalPostgr
     assert r.status_code == 416 and r.json()["code"] == "PGRST103"
     r = http.get(base + "&offset=10")
     assert (r.status_code, r.json(), r.headers["content-range"]) == (200, [], "*/*")
+    r = http.get(base, headers={"Range": "3-1"})
+    assert r.status_code == 416 and r.json()["details"].startswith("The lower boundary must be lower")
     r = http.get(f"/bookings?slot_id=eq.{w.vendor_id}", headers={"Prefer": "count=exact"})
     assert (r.status_code, r.headers["content-range"]) == (200, "*/0")
     head = http.head(base, headers={"Prefer": "count=exact"})

@@ -135,11 +135,7 @@ class RestApp:
         if wanted is None:
             return schemas[0]
         if wanted not in schemas:
-            raise UnacceptableSchemaError(
-                "Invalid schema: " + wanted,
-                hint=None,
-                details=f"Only the following schemas are exposed: {', '.join(schemas)}",
-            )
+            raise UnacceptableSchemaError(f"The schema must be one of the following: {', '.join(schemas)}")
         return wanted
 
     async def _read(
@@ -188,7 +184,10 @@ class RestApp:
                 low = int(m.group(1))
                 high = int(m.group(2)) if m.group(2) else None
                 if high is not None and high < low:
-                    raise RangeError("Requested range not satisfiable", details=None)
+                    raise RangeError(
+                        "Requested range not satisfiable",
+                        details="The lower boundary must be lower than or equal to the upper boundary in the Range header.",
+                    )
                 # Intersect the header's range with limit/offset, as PostgREST's restrictRange does.
                 end = high
                 if limit is not None:

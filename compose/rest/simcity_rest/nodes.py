@@ -98,6 +98,7 @@ class OrderTerm:
     field: Field
     desc: bool = False
     nulls: Literal["first", "last"] | None = None
+    relation: str | None = None  # `order=vendors(name)`: a column of a to-one embed
 
 
 @dataclass

@@ -239,7 +239,13 @@ def parse_logic(op: str, negate: bool, text: str) -> Logic:
 def parse_order(text: str) -> tuple[OrderTerm, ...]:
     terms: list[OrderTerm] = []
     for offset, raw in _split_top(text):
-        pieces = raw.strip().split(".")
+        term = raw.strip()
+        relation = None
+        related = re.match(r"^([^()]+)\(([^()]+)\)(.*)$", term, re.S)
+        if related:
+            relation = parse_name(related.group(1), "order")
+            term = related.group(2) + related.group(3)
+        pieces = term.split(".")
         if pieces == [""]:
             raise _fail("order", text, offset + 1, "unexpected end of input expecting field name")
         field = parse_field(pieces[0], "order")
@@ -251,7 +257,7 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
             nulls = "first" if mods.pop(0) == "nullsfirst" else "last"
         if mods:
             raise _fail("order", text, offset + len(pieces[0]) + 2, f'unexpected "{mods[0]}" expecting "asc", "desc", "nullsfirst" or "nullslast"')
-        terms.append(OrderTerm(field, desc, nulls))  # type: ignore[arg-type]
+        terms.append(OrderTerm(field, desc, nulls, relation))  # type: ignore[arg-type]
     return tuple(terms)
 
 

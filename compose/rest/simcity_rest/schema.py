@@ -202,11 +202,11 @@ class SchemaCache:
                 or hint == r.target.name
             ]
         if not candidates:
-            shown = f"{target_name}!{hint}" if hint else target_name
+            using = f"' using the hint '{hint}" if hint else ""
             raise NoRelationshipError(
-                f"Could not find a relationship between '{source.name}' and '{shown}' in the schema cache",
-                details=f"Searched for a foreign key relationship between '{source.name}' and '{shown}' "
-                f"in the schema '{source.schema}', but no matches were found.",
+                f"Could not find a relationship between '{source.name}' and '{target_name}' in the schema cache",
+                details=f"Searched for a foreign key relationship between '{source.name}' and '{target_name}"
+                f"{using}' in the schema '{source.schema}', but no matches were found.",
             )
         if len(candidates) > 1:
             raise AmbiguousRelationshipError(

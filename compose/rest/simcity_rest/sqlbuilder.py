@@ -15,7 +15,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from simcity_rest.errors import NotEmbeddedError, UnknownColumnError, pg_error
+from simcity_rest.errors import NotEmbeddedError, RestError, UnknownColumnError, pg_error
 from simcity_rest.nodes import (
     FTS_OPS, SIMPLE_OPS, TEXT_OPS, TYPED_OPS, ColumnItem, Condition, EmbedItem, Field, Filter, Logic,
     OrderTerm, Path, Query, SelectItem, StarItem,
@@ -40,8 +40,7 @@ class _Node:
     items: tuple[SelectItem, ...]
     rel: Relationship | None = None
     inner: bool = False
-    children: dict[str, "_Node"] = field(default_factory=dict)
-    names: dict[str, "_Node"] = field(default_factory=dict)  # embeds also addressable by table name
+    children: dict[str, "_Node"] = field(default_factory=dict)  # by label: the alias if any, else the name
 
 
 class _Params:
@@ -73,13 +72,12 @@ class Builder:
                 relationship = self.cache.relationship(table, item.name, item.hint)
                 child = self._plan(relationship.target, f"t{next(self._aliases)}", item.items, relationship, item.inner)
                 node.children[item.label] = child
-                node.names.setdefault(item.name, child)
         return node
 
     def _node_at(self, path: Path) -> _Node:
         node = self.root
         for name in path:
-            child = node.children.get(name) or node.names.get(name)
+            child = node.children.get(name)
             if child is None:
                 raise NotEmbeddedError(
                     f"'{name}' is not an embedded resource in this request",
@@ -181,10 +179,33 @@ class Builder:
             return ""
         sql = []
         for term in terms:
-            expr, _ = self._column(node, term.field)
+            if term.relation is not None:
+                expr = self._related_order(node, term)
+            else:
+                expr, _ = self._column(node, term.field)
             nulls = {"first": " NULLS FIRST", "last": " NULLS LAST", None: ""}[term.nulls]
             sql.append(f"{expr} {'DESC' if term.desc else 'ASC'}{nulls}")
         return " ORDER BY " + ", ".join(sql)
+
+    def _related_order(self, node: _Node, term: OrderTerm) -> str:
+        """`order=rel(col)`: the to-one embed's column as a scalar subquery (PGRST108/118 otherwise)."""
+        assert term.relation is not None
+        child = node.children.get(term.relation)
+        if child is None:
+            raise NotEmbeddedError(
+                f"'{term.relation}' is not an embedded resource in this request",
+                hint=f"Verify that '{term.relation}' is included in the 'select' query parameter.",
+            )
+        assert child.rel is not None
+        if not child.rel.to_one:
+            raise RestError(
+                f"A related order on '{term.relation}' is not possible",
+                details=f"'{node.table.name}' and '{term.relation}' do not form a many-to-one or one-to-one relationship",
+                code="PGRST118", status=400,
+            )
+        expr, _ = self._column(child, term.field)
+        join = " AND ".join(self._join(node, child))
+        return f"(SELECT {expr} FROM {child.table.sql} {child.alias} WHERE {join})"
 
     def _lookup(self, mapping: dict[Path, Any], node: _Node) -> Any:
         return mapping.get(self._path_of(node))
