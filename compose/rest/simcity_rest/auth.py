@@ -80,10 +80,10 @@ class Authenticator:
             raise JwtError("JWSError (CompactDecodeError Invalid base64url encoding)") from None
         if not isinstance(claims, dict):
             raise JwtError("Parsing claims failed")
-        exp = claims.get("exp")
+        exp_claim = claims.get("exp")
         if len(self._cache) > 1000:
             self._cache.clear()
-        self._cache[token] = (claims, float(exp) if isinstance(exp, (int, float)) else None)
+        self._cache[token] = (claims, float(exp_claim) if isinstance(exp_claim, (int, float)) else None)
         return claims
 
 
