@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 
 import httpx
+import psutil
 
 from booking_app.spawn import app_process
 from harness.postgres import LocalPostgres, free_port
@@ -29,8 +31,6 @@ def _pct(samples: list[float], q: float) -> float:
 
 async def _fixtures(client: httpx.AsyncClient, n: int) -> list[dict[str, str]]:
     """The request bodies for n fresh slots, in SC-1 order: A, B, replay A, replay B."""
-    import uuid  # noqa: PLC0415
-
     bodies: list[dict[str, str]] = []
     for i in range(n):
         answer = await client.post("/e2e/fixtures", json={"scenario": "sc1", "seed": f"bench-{i}"})
@@ -42,7 +42,13 @@ async def _fixtures(client: httpx.AsyncClient, n: int) -> list[dict[str, str]]:
     return bodies
 
 
-async def _run(url: str) -> None:
+def _cpu_s(pid: int) -> float:
+    """User+system CPU seconds of the app: its supervisor and every worker."""
+    family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return sum(p.cpu_times().user + p.cpu_times().system for p in family)
+
+
+async def _run(url: str, app_pid: int) -> None:
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         warmup = await _fixtures(client, WARMUP_SLOTS)
@@ -64,13 +70,15 @@ async def _run(url: str) -> None:
                     answer = await client.post("/bookings", json=body)
                     latencies[answer.status_code].append(time.perf_counter() - t0)
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_s(app_pid)
         await asyncio.gather(*(worker() for _ in range(CLIENTS)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, _cpu_s(app_pid) - cpu_started
 
     every = [s for samples in latencies.values() for s in samples]
     print(f"booking-app atomic, 2 workers: {len(every)} requests, {CLIENTS} concurrent clients, {elapsed:.2f} s")
     print(f"  throughput      {len(every) / elapsed:8.0f} requests/s")
+    # Load-independent: the app's own CPU per request (the client shares the machine).
+    print(f"  app CPU         {cpu / len(every) * 1000:8.2f} ms per request (all processes)")
     print(f"  latency all     p50 {_pct(every, 0.5) * 1000:6.2f} ms   p99 {_pct(every, 0.99) * 1000:6.2f} ms")
     for status in sorted(latencies):
         samples = latencies[status]
@@ -84,8 +92,9 @@ async def _run(url: str) -> None:
 def main() -> None:
     with LocalPostgres() as pg:
         port = free_port()
-        with app_process(port, pg.superuser_dsn, "atomic", e2e=True, workers=2):
-            asyncio.run(_run(f"http://127.0.0.1:{port}"))
+        with app_process(port, pg.superuser_dsn, "atomic", e2e=True, workers=2) as app:
+            assert app.pid is not None
+            asyncio.run(_run(f"http://127.0.0.1:{port}", app.pid))
 
 
 if __name__ == "__main__":

@@ -20,16 +20,16 @@ log = logging.getLogger("booking_app")
 async def prepare_database(settings: Settings, attempts: int = 10) -> None:
     """Set the safety nets the strategy needs, once, before any worker serves.
 
-    A mutant must not run with its nets up (it would silently look correct), so it waits for the
+    A mutant that needs nets off must not run with them up (it would silently look correct), so it waits for the
     database and fails loudly without it. `atomic` only restores missing nets, and starts anyway when
     the database is down: it answers 503 until it is back.
     """
-    is_mutant = bool(strategy_class(settings.strategy).safety_nets_off)
+    needs_nets_off = bool(strategy_class(settings.strategy).safety_nets_off)
     for attempt in range(attempts):
         try:
             conn = await asyncpg.connect(settings.database_url, timeout=settings.db_timeout_s)
         except (*TRANSIENT_ERRORS, asyncpg.PostgresError) as exc:
-            if not is_mutant:
+            if not needs_nets_off:
                 log.warning("database unreachable at start (%s); serving 503 until it answers", exc)
                 return
             log.warning("database unreachable (%s), attempt %d/%d", exc, attempt + 1, attempts)
@@ -37,6 +37,8 @@ async def prepare_database(settings: Settings, attempts: int = 10) -> None:
             continue
         try:
             await disable_safety_nets(conn, settings.strategy)
+        except asyncpg.PostgresError as exc:  # e.g. lock_timeout behind a long transaction
+            raise SafetyNetError(f"could not set the safety nets for {settings.strategy!r}: {exc}") from exc
         finally:
             await conn.close()
         return
