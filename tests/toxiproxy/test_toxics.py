@@ -270,7 +270,9 @@ def test_upstream_limit_data_on_a_socket_the_client_keeps_writing(api: httpx.Cli
                 for _ in range(1000):
                     sock.sendall(b"y" * 1000)
                     time.sleep(0.001)
-        assert len(sink.wait_connections(1)[0].data) == 100
+        received = sink.wait_connections(1)[0]
+        assert received.ended.wait(5)
+        assert len(received.data) == 100
 
 
 def test_latency_keeps_bulk_transfers_flowing(api: httpx.Client) -> None:
