@@ -107,12 +107,12 @@ def _draws(port: int, echo: Upstream) -> list[bool]:
     """Which of 10 successive connections got a toxicity-0.5 latency toxic."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as api:
         listen = proxy_to(api, echo.address)
-        api.post("/proxies/p/toxics", json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 300}})
+        api.post("/proxies/p/toxics", json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 400}})
         pattern = []
         for _ in range(10):
             with connect(listen) as sock:
                 time.sleep(0.02)  # let the server set the link up before the next connection
-                pattern.append(round_trip_s(sock) >= 0.3)
+                pattern.append(round_trip_s(sock) >= 0.4)
         return pattern
 
 

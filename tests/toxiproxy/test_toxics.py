@@ -116,16 +116,16 @@ def test_timeout_drops_data_then_closes(api: httpx.Client, echo: Upstream) -> No
 def test_timeout_restarts_on_every_dropped_chunk(api: httpx.Client) -> None:
     with Upstream(echo=False) as sink:
         listen = proxy_to(api, sink)
-        add_toxic(api, "timeout", "upstream", timeout=500)
+        add_toxic(api, "timeout", "upstream", timeout=800)
         with connect(listen) as sock:
             started = time.monotonic()
-            for _ in range(6):  # ~0.9 s of traffic, never 0.5 s idle
+            for _ in range(7):  # ~1 s of traffic, never 0.8 s idle
                 sock.sendall(b"x")
                 time.sleep(0.15)
             sock.settimeout(0.05)
             with pytest.raises(TimeoutError):
                 sock.recv(1)
-            assert time.monotonic() - started > 0.5
+            assert time.monotonic() - started > 0.8
             sock.settimeout(5)
             assert recv_all(sock) == b""
         assert sink.wait_connections(1)[0].data == b""
@@ -206,13 +206,13 @@ def test_slicer_preserves_every_byte(api: httpx.Client, echo: Upstream) -> None:
 def test_slicer_cuts_into_small_packets(api: httpx.Client) -> None:
     with Upstream(greeting=b"x" * 1000, echo=False) as talker:
         listen = proxy_to(api, talker)
-        add_toxic(api, "slicer", average_size=10, size_variation=0, delay=2000)
+        add_toxic(api, "slicer", average_size=10, size_variation=0, delay=5000)
         with connect(listen) as sock:
             reads = []
             while len(b"".join(reads)) < 1000 and (chunk := sock.recv(4096)):
                 reads.append(chunk)
         assert b"".join(reads) == b"x" * 1000
-        assert len(reads) > 10  # 2 ms between 10-byte packets: the reader sees many of them
+        assert len(reads) > 5  # 5 ms between 10-byte packets: the reader sees many of them
 
 
 def test_toxicity_zero_and_one(api: httpx.Client, echo: Upstream) -> None:
@@ -233,7 +233,7 @@ def test_toxics_apply_to_open_connections(api: httpx.Client, echo: Upstream) -> 
         api.patch(f"/proxies/p/toxics/{name}", json={"attributes": {"latency": 600}})
         assert round_trip_s(sock) >= 0.6
         api.delete(f"/proxies/p/toxics/{name}")
-        assert round_trip_s(sock) < 0.25
+        assert min(round_trip_s(sock) for _ in range(3)) < 0.25
 
 
 def test_removing_a_toxic_releases_data_in_flight(api: httpx.Client, echo: Upstream) -> None:
