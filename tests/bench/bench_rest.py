@@ -155,5 +155,10 @@ def main() -> None:
     print(f"ratio p50 rest/direct          : {rest_p50 / direct_p50:5.2f}x   (mean rest {statistics.mean(rest) * 1e3:.2f} ms)")
     print(f"simcity-rest CPU per request   : {server_cpu_ms:6.2f} ms (user+system, from /proc)")
     print(f"{CONCURRENT_READERS} concurrent readers           : {rps:7.0f} requests/s ({CONCURRENT_TOTAL} requests)")
-    verdict = "MET" if rest_p50 < 3.0 and rest_p50 < 2 * direct_p50 else "NOT MET"
-    print(f"targets (p50 < 3 ms and < 2x direct): {verdict}")
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    print(f"target p50 < 3 ms                   : {verdict(rest_p50 < 3.0)}")
+    print(f"target p50 < 2x direct SELECT       : {verdict(rest_p50 < 2 * direct_p50)}")
+    print(f"      p50 < 2x direct, same transaction: {verdict(rest_p50 < 2 * tx_p50)}"
+          "  (PostgREST's protocol is 4 round trips where the bare SELECT is 1)")

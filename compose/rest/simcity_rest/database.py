@@ -63,12 +63,25 @@ class Database:
         self._listener_task: asyncio.Task[None] | None = None
         self._finishing: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(
-            self.config.db_uri, min_size=1, max_size=self.config.db_pool,
-            statement_cache_size=1024, max_inactive_connection_lifetime=300, reset=_keep_session,
-        )
-        await self.reload()
+    async def start(self, retry_s: float = 0.5, max_retry_s: float = 8.0) -> None:
+        """Connect and load the schema cache, retrying with backoff while the database is not up
+        (PostgREST waits for its database too instead of exiting)."""
+        delay = retry_s
+        while True:
+            try:
+                self.pool = await asyncpg.create_pool(
+                    self.config.db_uri, min_size=1, max_size=self.config.db_pool,
+                    statement_cache_size=1024, max_inactive_connection_lifetime=300, reset=_keep_session,
+                )
+                await self.reload()
+                break
+            except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
+                log.warning("database not reachable (%s); retrying in %.1f s", exc, delay)
+                if self.pool is not None:
+                    self.pool.terminate()
+                    self.pool = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_retry_s)
         if self.config.db_channel_enabled:
             self._listener_task = asyncio.create_task(self._listen())
 
