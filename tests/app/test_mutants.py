@@ -231,3 +231,22 @@ def test_start_up_drops_a_mutants_nets_and_atomic_restores_them(mutant_db: str) 
     assert asyncio.run(nets_after_start("racy")) == {SafetyNet.INTENT_UNIQUE}
     assert asyncio.run(nets_after_start("no_idempotency")) == {SafetyNet.ONE_CONFIRMED_PER_SLOT}
     assert asyncio.run(nets_after_start("atomic")) == set(SafetyNet)
+
+
+def test_control_atomic_takes_the_same_attacks_without_damage(mutant_db: str) -> None:
+    """The attacks above, against atomic: no double booking, no flip, no duplicate, no lost 201."""
+    with MutantApp(mutant_db, "atomic", workers=2) as app:
+        for _ in range(3):
+            sc1, statuses = asyncio.run(_race(app, 16, fresh_connections=True))
+            assert sorted(statuses) == [201] + [409] * 15
+            assert len(slot_truth(app.database_url, sc1.slot_id).confirmed) == 1
+        with app.client() as client:
+            sc1 = new_fixture(client)
+            a, b = sc1.intent(sc1.c1), sc1.intent(sc1.c2)
+            won = client.post("/bookings", json=a)
+            answers = [client.post("/bookings", json=x).status_code for x in (b, b, a, a)]
+        assert won.status_code == 201 and answers == [409, 409, 200, 200]
+        app.process.kill()  # right after the answers, as in the ack_before_commit test
+        truth = slot_truth(app.database_url, sc1.slot_id)
+        assert truth.coherent() and len(truth.bookings) == 2
+        assert truth.confirmed[0]["id"] == won.json()["booking"]["id"]
