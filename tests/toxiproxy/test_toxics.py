@@ -4,7 +4,8 @@ machine may be busy, so only lower bounds are tight and upper bounds only catch 
 from __future__ import annotations
 
 import os
-import socket
+import random
+import threading
 import time
 from collections.abc import Iterator
 
@@ -289,3 +290,47 @@ def test_latency_keeps_bulk_transfers_flowing(api: httpx.Client) -> None:
                 time.sleep(0.01)
         assert len(received.data) == 8 << 20
         assert time.monotonic() - started < 3.0
+
+
+def test_churning_toxics_never_lose_or_reorder_bytes(api: httpx.Client, echo: Upstream) -> None:
+    """Toxics that do not drop data by definition, added, changed and removed while data flows."""
+    listen = proxy_to(api, echo)
+    rng = random.Random(5)
+    payload = os.urandom(1024 * 1024)
+    results: list[bytes] = []
+
+    def client() -> None:
+        # Ping-pong in 8 KiB blocks, so every block crosses the toxics as they change.
+        echoed = bytearray()
+        with connect(listen, timeout_s=20) as sock:
+            for offset in range(0, len(payload), 8192):
+                sock.sendall(payload[offset:offset + 8192])
+                echoed += recv_exactly(sock, len(payload[offset:offset + 8192]))
+        results.append(bytes(echoed))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    kinds = [("latency", {"latency": 20, "jitter": 10}), ("slicer", {"average_size": 700, "size_variation": 300}),
+             ("bandwidth", {"rate": 2000}), ("noop", {}), ("slow_close", {"delay": 10})]
+    deadline = time.monotonic() + 20
+    changes = 0
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        changes += 1
+        kind, attributes = rng.choice(kinds)
+        stream = rng.choice(["upstream", "downstream"])
+        name = f"{kind}_{stream}"
+        action = rng.random()
+        if action < 0.5:
+            api.post("/proxies/p/toxics", json={"type": kind, "stream": stream, "attributes": attributes,
+                                                "toxicity": rng.choice([0.5, 1.0])})
+        elif action < 0.7:
+            api.patch(f"/proxies/p/toxics/{name}", json={"toxicity": rng.random()})
+        else:
+            api.delete(f"/proxies/p/toxics/{name}")
+        time.sleep(0.01)
+    api.post("/reset")
+    for thread in threads:
+        thread.join(10)
+    assert results == [payload] * 4
+    assert changes > 20, "the clients finished before the toxics changed much"
