@@ -51,6 +51,22 @@ def test_reload_on_notify_and_sigusr1(postgres: LocalPostgres) -> None:
             os.kill(process.pid, signal.SIGUSR1)
             _eventually(lambda: client.get("/gadgets?select=color").status_code == 200)
             assert client.get("/gadgets?select=id,color,parts(id)").json() == [{"id": 1, "color": "red", "parts": [{"id": 7}]}]
+            # Two foreign keys to the same table: ambiguous without a hint (300 PGRST201), fine with one.
+            postgres.psql(sql=f"""
+                create table {schema}.links (id int primary key, a int references {schema}.gadgets(id),
+                                             b int references {schema}.gadgets(id));
+                insert into {schema}.links values (3, 1, null);
+                grant select on all tables in schema {schema} to service_role;
+                notify pgrst, 'reload schema'""")
+            _eventually(lambda: client.get("/links").status_code == 200)
+            r = client.get("/gadgets?select=id,links(id)")
+            assert r.status_code == 300 and r.json()["code"] == "PGRST201" and len(r.json()["details"]) == 2
+            r = client.get("/gadgets?select=id,links!links_a_fkey(id)")
+            assert r.json() == [{"id": 1, "links": [{"id": 3}]}]
+            r = client.get("/gadgets?select=id,links!b(id)")  # hint by column name
+            assert r.json() == [{"id": 1, "links": []}]
+            r = client.get("/links?select=id,gadgets!a(name)")
+            assert r.json() == [{"id": 3, "gadgets": {"name": "one"}}]
             # Unlisted schemas stay out of reach whatever the cache holds.
             r = client.get("/gadgets", headers={"Accept-Profile": "pg_catalog"})
             assert r.status_code == 406 and r.json()["code"] == "PGRST106"

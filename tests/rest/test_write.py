@@ -35,6 +35,8 @@ def test_post_representation_single_and_bulk(http: httpx.Client, world: World) -
     many = [_booking(world), _booking(world, "failed")]
     r = http.post("/bookings?select=intent_id", json=many, headers=REP)
     assert r.status_code == 201 and [x["intent_id"] for x in r.json()] == [m["intent_id"] for m in many]
+    r = http.post("/bookings", json=[_booking(world), _booking(world)], headers={"Prefer": "count=exact"})
+    assert (r.status_code, r.headers["content-range"]) == (201, "*/2")
     r = http.post("/bookings", json=_booking(world), headers={**REP, "Accept": "application/vnd.pgrst.object+json"})
     assert r.status_code == 201 and isinstance(r.json(), dict) and r.json()["status"] == "pending"
 
@@ -82,6 +84,9 @@ def test_patch(http: httpx.Client, world: World) -> None:
     assert r.status_code == 200 and r.json()[0]["status"] == "pending" and r.json()[0]["updated_at"] > before
     r = http.patch(f"/bookings?id=eq.{b1}", json={"status": "confirmed"})  # the slot already has a winner
     assert r.status_code == 409 and r.json()["code"] == "23505"
+    r = http.patch(f"/bookings?slot_id=eq.{world.slot_id}&status=neq.confirmed", json={"status": "failed"},
+                   headers={"Prefer": "count=exact"})
+    assert (r.status_code, r.headers["content-range"]) == (204, "0-0/1")
     r = http.patch(f"/bookings?id=eq.{uuid.uuid4()}", json={"status": "pending"}, headers=REP)
     assert (r.status_code, r.json()) == (200, [])
     r = http.patch(f"/bookings?id=eq.{b1}", json={"nope": 1})

@@ -224,7 +224,7 @@ class RestApp:
             resolution=resolution if resolution in ("merge-duplicates", "ignore-duplicates") else None,
         )
         result = await self.db.run(stmt, ctx, readonly=False, singular=singular and ret == "representation")
-        response = self._representation(result, prefer, singular, 201, 201, "*/*")
+        response = self._representation(result, prefer, singular, 201, 201, f"*/{_write_total(prefer, result)}")
         if ret == "headers-only" and pk and result.body and len(rows) == 1:
             first = json.loads(result.body)
             first = first[0] if isinstance(first, list) and first else first
@@ -244,13 +244,17 @@ class RestApp:
             return self._representation(empty, prefer, singular, 200, 204, "*/*")
         stmt = builder.update(json.dumps(rows[0]), keys, returning=returning, singular=singular and returning)
         result = await self.db.run(stmt, ctx, readonly=False, singular=singular and returning)
-        return self._representation(result, prefer, singular, 200, 204, _content_range(0, result.rows, None))
+        return self._representation(
+            result, prefer, singular, 200, 204, _content_range(0, result.rows, result.rows if _counted(prefer) else None),
+        )
 
     async def _delete(self, builder: Builder, prefer: dict[str, str], ctx: Context, singular: bool) -> Response:
         returning = prefer.get("return") == "representation"
         stmt = builder.delete(returning=returning, singular=singular and returning)
         result = await self.db.run(stmt, ctx, readonly=False, singular=singular and returning)
-        return self._representation(result, prefer, singular, 200, 204, _content_range(0, result.rows, None))
+        return self._representation(
+            result, prefer, singular, 200, 204, _content_range(0, result.rows, result.rows if _counted(prefer) else None),
+        )
 
 
 def _loads(body: bytes) -> Any:
@@ -277,6 +281,15 @@ def _json_rows(body: bytes, have_columns: bool) -> tuple[list[dict[str, Any]], l
             keys = list(dict.fromkeys(k for row in data for k in row))
         return data, keys
     raise InvalidBodyError("Empty or invalid json")
+
+
+def _counted(prefer: dict[str, str]) -> bool:
+    return prefer.get("count") in ("exact", "planned", "estimated")
+
+
+def _write_total(prefer: dict[str, str], result: Result) -> str:
+    """A write's count is the number of rows it affected (Content-Range `*/N` with Prefer: count)."""
+    return str(result.rows) if _counted(prefer) else "*"
 
 
 def _content_range(offset: int, rows: int, total: int | None) -> str:
