@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from harness.postgres import LocalPostgres
@@ -139,6 +141,13 @@ def test_filters(http: httpx.Client, world: World) -> None:
     assert ids("not.or=(status.eq.pending,status.eq.rejected)") == [b0]
     assert ids("and=(status.neq.pending,not.or(status.eq.confirmed))") == [b1]
     assert ids(f"created_at=lt.2999-01-01T00:00:00Z&customer_id=eq.{world.customer_ids[0]}") == [b0]
+
+
+def test_long_in_list(http: httpx.Client, world: World) -> None:
+    """A few hundred ids in one `in.(...)`, a request line far past h11's default 16 KiB."""
+    ids = [world.booking_ids[0]] + [str(uuid.uuid4()) for _ in range(700)]
+    r = http.get(f"/bookings?select=id&id=in.({','.join(ids)})")
+    assert (r.status_code, r.json()) == (200, [{"id": world.booking_ids[0]}])
 
 
 def test_order_nulls_and_multiple(http: httpx.Client, world: World) -> None:

@@ -26,6 +26,8 @@ async def serve(config: Config) -> None:
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.server_host, port=config.server_port, lifespan="off",
         access_log=False, log_level="warning", server_header=False, date_header=False,
+        # Long `in.(...)` lists make long request lines: allow what Warp (PostgREST's server) allows.
+        h11_max_incomplete_event_size=1024 * 1024,
     ))
     try:
         await server.serve()
