@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from harness.postgres import free_port
 from harness.process import ManagedProcess
+from tests.toxiproxy.net import Server
 from toxics.server import toxiproxy_process
-
-
-@dataclass
-class Server:
-    kind: str
-    process: ManagedProcess
-    port: int
-
-    def __post_init__(self) -> None:
-        # One keep-alive client per server for the whole session: cheaper on a busy machine.
-        self.api = httpx.Client(base_url=self.url, timeout=10.0)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def clean(self) -> None:
-        for name in self.api.get("/proxies").json():
-            self.api.delete(f"/proxies/{name}")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Loopback TCP helpers: servers to put behind a proxy (echo, sink, talker) and client reads."""
+"""Loopback TCP helpers: the API server under test, upstreams to put behind a proxy (echo, sink,
+talker), and client reads."""
 
 from __future__ import annotations
 
@@ -7,6 +8,29 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
+
+import httpx
+
+from harness.process import ManagedProcess
+
+
+@dataclass
+class Server:
+    kind: str
+    process: ManagedProcess
+    port: int
+
+    def __post_init__(self) -> None:
+        # One keep-alive client per server for the whole session: cheaper on a busy machine.
+        self.api = httpx.Client(base_url=self.url, timeout=10.0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def clean(self) -> None:
+        for name in self.api.get("/proxies").json():
+            self.api.delete(f"/proxies/{name}")
 
 
 @dataclass

@@ -9,8 +9,7 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import NotFound, ProxyExists
 
-from tests.toxiproxy.conftest import Server
-from tests.toxiproxy.net import Upstream, connect, round_trip_s
+from tests.toxiproxy.net import Server, Upstream, connect, round_trip_s
 
 
 @pytest.fixture

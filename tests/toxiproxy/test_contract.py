@@ -8,8 +8,7 @@ import socket
 import httpx
 import pytest
 
-from tests.toxiproxy.conftest import Server
-from tests.toxiproxy.net import Upstream, connect
+from tests.toxiproxy.net import Server, Upstream, connect
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import socket
 import httpx
 import pytest
 
-from tests.toxiproxy.conftest import Server
-from tests.toxiproxy.net import Upstream
+from tests.toxiproxy.net import Server, Upstream
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psutil
 
-from tests.toxiproxy.conftest import Server
-from tests.toxiproxy.net import Upstream, connect, recv_exactly
+from tests.toxiproxy.net import Server, Upstream, connect, recv_exactly
 
 
 def _burst(listen: str, count: int) -> None:

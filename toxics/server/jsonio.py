@@ -100,4 +100,4 @@ def error_body(error: ApiError) -> bytes:
     return encode({"error": error.message, "status": error.status})
 
 
-__all__ = ["ApiError", "decode", "encode", "error_body", "fields", "float32", "go_number", "go_type", "typed"]
+__all__ = ["decode", "encode", "error_body", "fields", "float32", "go_number", "go_type", "typed"]
