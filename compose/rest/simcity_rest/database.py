@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,12 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     Safe because a request changes nothing beyond its transaction (set_config(..., true) = SET LOCAL),
     and asyncpg still rolls back any transaction left open before this hook runs.
     """
+
+
+# `reset=` exists from asyncpg 0.30; older versions keep their default reset (one more round trip).
+_POOL_RESET: dict[str, Any] = (
+    {"reset": _keep_session} if "reset" in inspect.signature(asyncpg.create_pool).parameters else {}
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class Database:
             try:
                 self.pool = await asyncpg.create_pool(
                     self.config.db_uri, min_size=1, max_size=self.config.db_pool,
-                    statement_cache_size=1024, max_inactive_connection_lifetime=300, reset=_keep_session,
+                    statement_cache_size=1024, max_inactive_connection_lifetime=300, **_POOL_RESET,
                 )
                 await self.reload()
                 break
