@@ -1,0 +1,73 @@
+"""SC-1 figures on the local stack: wall time for 50 and 500 iterations, the harness's own cost
+per action (waits excluded), restart-to-healthy, and the detection table (each mutant x 20 seeds:
+caught %, median actions until the first violation; atomic must have zero FAILs)."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from harness.expectations import EXPECTED_CATCH, MUTANTS
+from harness.history import OpKind
+from harness.generator import SCHEDULE_ACTIONS
+from harness.runner import RunConfig, RunResult, run_sc1
+from harness.stacks.local import LocalStack
+
+SEEDS = [f"sc1-{n}" for n in range(1, 21)]
+
+
+def actions_until_break(result: RunResult) -> int:
+    first = result.verdict.first_violation
+    limit = first.index if first else len(result.history.ops)
+    return sum(1 for op in result.history.ops
+               if op.kind is OpKind.INVOKE and op.action in SCHEDULE_ACTIONS and op.index <= limit)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timing() -> None:
+    with LocalStack({"BOOKING_STRATEGY": "atomic"}) as stack:
+        restarts: list[float] = []
+        for iterations in (50, 500):
+            started = time.monotonic()
+            result = run_sc1(stack, RunConfig(seed="sc1-1", iterations=iterations))
+            wall = time.monotonic() - started
+            restarts += result.restart_seconds
+            per_action_ms = result.harness_busy_s / max(1, iterations) * 1000
+            print(f"SC-1 {iterations:>3} iterations: wall {wall:6.2f} s, verdict {'PASS' if result.verdict.passed else 'FAIL'}, "
+                  f"crashes {result.crashes}, harness busy {per_action_ms:.2f} ms/action incl. crash waits", flush=True)
+        print(f"restart-to-healthy over {len(restarts)} crashes: p50 {statistics.median(restarts):.2f} s, "
+              f"p99 {pct(restarts, 0.99):.2f} s")
+
+
+def detection(strategies: list[str]) -> None:
+    print(f"{'strategy':<18} {'caught':>8} {'right inv.':>10} {'median actions':>15}  first violations", flush=True)
+    for strategy in strategies:
+        caught, right, actions, names = 0, 0, [], {}
+        with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
+            for seed in SEEDS:
+                result = run_sc1(stack, RunConfig(seed=seed, iterations=50))
+                first = result.verdict.first_violation
+                if first is None:
+                    continue
+                caught += 1
+                right += first.name in EXPECTED_CATCH.get(strategy, ())
+                actions.append(actions_until_break(result))
+                names[first.name.value] = names.get(first.name.value, 0) + 1
+        median = f"{statistics.median(actions):.0f}" if actions else "-"
+        print(f"{strategy:<18} {caught * 100 // len(SEEDS):>7}% {right:>7}/{caught:<2} {median:>15}  {names}", flush=True)
+
+
+def main() -> None:
+    only = [a for a in sys.argv[1:] if a in MUTANTS or a == "atomic"]
+    if not only:
+        timing()
+    detection(only or ["atomic", *MUTANTS])
+
+
+if __name__ == "__main__":
+    main()
