@@ -150,6 +150,12 @@ def test_hostile_bodies_get_a_4xx_json_error_never_a_500(
     assert client.get("/health").status_code == 200
 
 
+def test_a_huge_chunked_body_is_refused_with_413(client: httpx.Client) -> None:
+    # No Content-Length: the app must count while it reads and stop at the limit.
+    answer = client.post("/bookings", content=iter([b'{"pad": "', *([b"x" * 8192] * 10), b'"}']))
+    assert answer.status_code == 413 and answer.json()["error"] == "body_too_large"
+
+
 def test_a_huge_declared_length_is_refused_before_the_body_is_read(atomic_app: RunningApp) -> None:
     # httpx will not send a lying Content-Length, so speak raw HTTP: the app must answer 413 at once.
     port = int(atomic_app.url.rsplit(":", 1)[1])

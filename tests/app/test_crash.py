@@ -41,7 +41,7 @@ def test_replays_after_a_sigkill_answer_the_first_decision(crash_app: RunningApp
 
 
 def test_a_kill_during_a_burst_leaves_every_slot_coherent(crash_app: RunningApp) -> None:
-    slots, per_slot, kill_after = 8, 12, 25
+    slots, per_slot, kill_after = 6, 10, 20
 
     async def burst() -> tuple[list, dict[str, httpx.Response]]:  # type: ignore[type-arg]
         answered: dict[str, httpx.Response] = {}

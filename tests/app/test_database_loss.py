@@ -53,7 +53,8 @@ def test_database_loss_answers_503_json_and_recovers(own_postgres: LocalPostgres
 def test_an_app_started_without_its_database_serves_503_json() -> None:
     port = free_port()
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
-    with ManagedProcess.python_module("booking-app-nodb", "booking_app", env=app_env(port, dead), port=port) as proc:
+    env = app_env(port, dead, workers=1)
+    with ManagedProcess.python_module("booking-app-nodb", "booking_app", env=env, port=port) as proc:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             health = client.get("/health")
             booking = client.post("/bookings", json={k: "0" * 8 + "-0000-0000-0000-" + "0" * 12

@@ -46,7 +46,7 @@ def error_response(exc: ApiError) -> JSONResponse:
 
 async def health(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    if await db.ping(request.app.state.pool, settings.health_timeout_s):
+    if await db.ping(request.app.state.health_pool, settings.health_timeout_s):
         return JSONResponse({"status": "ok", "strategy": settings.strategy})
     return JSONResponse({"status": "unavailable", "error": "database_unavailable"}, status_code=503)
 
@@ -96,11 +96,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings)
+        # Its own connection: /health says whether the database answers, not whether a burst of
+        # bookings has every pooled connection busy.
+        app.state.health_pool = await db.create_pool(settings, max_size=1)
         app.state.strategy = strategy_cls(app.state.pool, settings.window_ms)
         try:
             yield
         finally:
             # Graceful stop: uvicorn has drained in-flight requests before lifespan shutdown.
+            await app.state.health_pool.close()
             await app.state.pool.close()
 
     app = Starlette(

@@ -34,12 +34,12 @@ def database_errors() -> Iterator[None]:
         raise DatabaseUnavailable(type(exc).__name__) from exc
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(settings: Settings, max_size: int | None = None) -> asyncpg.Pool:
     """A lazily filled pool: min_size=0 so the app starts (and answers 503) while the database is down."""
     return await asyncpg.create_pool(
         settings.database_url,
         min_size=0,
-        max_size=settings.pool_max_size,
+        max_size=max_size or settings.pool_max_size,
         timeout=settings.db_timeout_s,  # connect timeout
         command_timeout=settings.db_timeout_s,
         # An acknowledged booking must survive a crash of the database host too: never trust a
