@@ -126,7 +126,14 @@ class Verdict:
 
     @property
     def first_violation(self) -> Violation | None:
+        """The violation seen first: where the run broke."""
         return min(self.violations, key=lambda v: v.index, default=None)
+
+    @property
+    def primary(self) -> Violation | None:
+        """The violation to headline: the most basic invariant broken (cardinality first), since
+        e.g. two clients told "confirmed" is the symptom and two confirmed rows the damage."""
+        return min(self.violations, key=lambda v: (v.invariant.value, v.index), default=None)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -42,7 +42,13 @@ class AppClient:
 
     async def create_fixture(self, seed: str) -> Fixture:
         try:
-            response = await self._http.post("/e2e/fixtures", json={"scenario": "sc1", "seed": seed})
+            # Setup, not the attack: a transport hiccup is retried (bounded), never recorded.
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(httpx.TransportError),
+                stop=stop_after_attempt(5), wait=wait_fixed(0.2), reraise=True,
+            ):
+                with attempt:
+                    response = await self._http.post("/e2e/fixtures", json={"scenario": "sc1", "seed": seed})
         except httpx.HTTPError as exc:
             raise InfrastructureError(f"app unreachable while seeding fixtures: {exc!r}") from exc
         if response.status_code == 404:

@@ -190,6 +190,9 @@ class _State:
     def targets(self, action: Action) -> list[IntentRef | Hop | None]:
         """What `action` can apply to now: intents for bookings, hops for faults, None otherwise."""
         if action is Action.SEND_BOOK:
+            if len(self.sent) == 1:
+                # SC-1 is about concurrent demand: once one customer is in, a send is the other's.
+                return [i for i in IntentRef if i not in self.sent]
             return list(IntentRef)
         if action is Action.RETRY_BOOK:
             # A retry reuses an intent id already sent; before that it would just be a send.
@@ -202,11 +205,18 @@ class _State:
         return [None]
 
 
+# While only one customer has sent, the other's first send is this much likelier: the race for the
+# slot happens when both intents are in flight together, and a schedule should contain that race.
+CONTENTION_BOOST = 4
+
+
 def _draw(rng: random.Random, profile: Profile, state: _State) -> Step:
     options = [(a, t) for a in SCHEDULE_ACTIONS if profile.weight(a) > 0 and (t := state.targets(a))]
     if not options:
         return Step(Action.NO_OP)
-    action, targets = rng.choices(options, weights=[profile.weight(a) for a, _ in options])[0]
+    boost = CONTENTION_BOOST if len(state.sent) == 1 else 1
+    weights = [profile.weight(a) * (boost if a is Action.SEND_BOOK else 1) for a, _ in options]
+    action, targets = rng.choices(options, weights=weights)[0]
     target = rng.choice(targets)
     if isinstance(target, IntentRef):
         return Step(action, intent=target)

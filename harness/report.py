@@ -95,7 +95,7 @@ def render_text(history: History, verdict: Verdict, *, replay_command: str = "",
         state = verdict.final_state.value.replace("_", " ") if verdict.final_state else "not checked"
         winner = verdict.winner.value if verdict.winner else "none"
         return f"SC-1 PASS: final state {state}, winner {winner}\n{figures}\n"
-    first = verdict.first_violation
+    first = verdict.primary
     assert first is not None  # a FAIL verdict always names what failed
     lines = [f"SC-1 FAIL: {first.name.value} (invariant {first.invariant.value}: {first.invariant.title})",
              f"  {first.message}", ""]
@@ -179,8 +179,8 @@ def render_html(history: History, verdict: Verdict, *, replay_command: str = "")
     title = f"SC-1 {status}"
     if verdict.passed and verdict.final_state:
         title += f": {verdict.final_state.value.replace('_', ' ')}, winner {verdict.winner.value if verdict.winner else '-'}"
-    elif verdict.first_violation:
-        title += f": {verdict.first_violation.name.value}"
+    elif verdict.primary:
+        title += f": {verdict.primary.name.value}"
     esc = html.escape
     legend = "".join(f'<span><i class="sw" style="background:{c}"></i> {k.value}</span>'
                      for k, c in _COLOURS.items())

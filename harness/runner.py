@@ -31,7 +31,7 @@ class RunConfig:
     profile: str = "default"
     # Pause after each action before its snapshot: long enough for fire-and-forget requests to
     # reach the app and overlap, short enough for 50 iterations in a few seconds.
-    step_pause_s: float = 0.03
+    step_pause_s: float = 0.01
     request_timeout_s: float = 2.0
     settle_attempts: int = 10
     settle_timeout_s: float = 30.0
@@ -90,7 +90,10 @@ class Run:
         truth = TruthReader(endpoints.rest_url, endpoints.service_key)
         nemesis = Nemesis(self.stack, self.sources)
         try:
-            await asyncio.to_thread(nemesis.heal_all)  # steady state starts from a clean network
+            # Steady state: a clean network and a healthy app (a previous run may have left it
+            # restarting or reconnecting to its database).
+            await asyncio.to_thread(nemesis.heal_all)
+            await self.wait_healthy(app, "before the run")
             fixture = await app.create_fixture(self.config.seed)
             recorder = Recorder(fixture)
             slot = fixture.slot_id
@@ -108,7 +111,11 @@ class Run:
                 if self.config.stop_at_first_violation:
                     partial = check(recorder.history(), terminal=False)
                     if not partial.passed:
-                        verdict = partial
+                        # One more look at the truth: the damage behind what broke (two clients
+                        # told "confirmed" is the symptom; the forensic snapshot shows the rows).
+                        await asyncio.sleep(self.config.step_pause_s)
+                        recorder.snapshot(await truth.snapshot(slot))
+                        verdict = check(recorder.history(), terminal=False)
                         break
             if verdict is None:
                 await self.settle(recorder, fixture.intents, app, truth, nemesis)
@@ -157,17 +164,20 @@ class Run:
                                 latency_ms=reply.latency_ms, error=reply.error)
         return reply
 
+    async def wait_healthy(self, app: AppClient, when: str) -> None:
+        deadline = time.monotonic() + self.config.settle_timeout_s
+        while not await app.healthy():
+            if time.monotonic() > deadline:
+                raise InfrastructureError(f"the app was not healthy within {self.config.settle_timeout_s:.0f} s {when}")
+            await asyncio.sleep(0.05)
+
     async def settle(self, recorder: Recorder, intents: tuple[Intent, ...], app: AppClient,
                      truth: TruthReader, nemesis: Nemesis) -> None:
         """Heal, wait healthy, let in-flight answers land, then resend each intent until it has a
         definite answer (bounded), and take the final snapshot."""
         settle = recorder.invoke(Process.CHECKER, Action.SETTLE)
         await asyncio.to_thread(nemesis.heal_all)
-        deadline = time.monotonic() + self.config.settle_timeout_s
-        while not await app.healthy():
-            if time.monotonic() > deadline:
-                raise InfrastructureError(f"the app did not become healthy within {self.config.settle_timeout_s:.0f} s of healing")
-            await asyncio.sleep(0.05)
+        await self.wait_healthy(app, "after healing")
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
         for intent in intents:

@@ -51,7 +51,7 @@ def detection(strategies: list[str]) -> None:
         with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
             for seed in SEEDS:
                 result = run_sc1(stack, RunConfig(seed=seed, iterations=50))
-                first = result.verdict.first_violation
+                first = result.verdict.primary
                 if first is None:
                     continue
                 caught += 1

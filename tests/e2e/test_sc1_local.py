@@ -43,6 +43,6 @@ def test_every_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
         caught = _first_catch(stack)
     assert caught is not None, f"{strategy} passed {SEEDS_PER_MUTANT} seeds of {ITERATIONS} iterations"
     seed, result = caught
-    first = result.verdict.first_violation
+    first = result.verdict.primary
     assert first is not None
     assert first.name in EXPECTED_CATCH[strategy], f"{strategy} on {seed}: caught as {first.name}, expected one of {sorted(EXPECTED_CATCH[strategy])}"

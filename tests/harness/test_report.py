@@ -50,8 +50,9 @@ def test_fail_forensic_snapshot() -> None:
     history = failing_history()
     verdict = check(history)
     text = render_text(history, verdict, replay_command=REPLAY)
-    assert text.startswith("SC-1 FAIL: CONFLICTING_ANSWERS (invariant 5")
-    assert "WINNER_FLIP" in text and "ACK_NOT_HONOURED" in text
+    # The headline is the most basic invariant broken (4 here), not the first symptom seen (5).
+    assert text.startswith("SC-1 FAIL: WINNER_FLIP (invariant 4")
+    assert "CONFLICTING_ANSWERS" in text and "ACK_NOT_HONOURED" in text
     assert f"{BOOKING[C2]} confirmed" in text and f"{BOOKING[C1]} failed" in text  # all bookings
     assert f"C1's intent {INTENT[C1]}, its customer, this slot" in text  # derived references
     assert "last actions before the break:" in text and "restart_simcity" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 import asyncpg
@@ -11,18 +12,19 @@ import asyncpg
 from booking_app import serve
 from booking_app.config import Settings
 from booking_app.db import TRANSIENT_ERRORS
-from booking_app.safety_nets import SafetyNetError, disable_safety_nets
+from booking_app.safety_nets import PENDING_NETS_ENV, SafetyNetError, disable_safety_nets
 from booking_app.strategies import UnknownStrategy, strategy_class
 
 log = logging.getLogger("booking_app")
 
 
-async def prepare_database(settings: Settings, attempts: int = 10) -> None:
-    """Set the safety nets the strategy needs, once, before any worker serves.
+async def prepare_database(settings: Settings, attempts: int = 4) -> bool:
+    """Set the safety nets the strategy needs, once, before any worker serves; True when done.
 
-    A mutant that needs nets off must not run with them up (it would silently look correct), so it waits for the
-    database and fails loudly without it. `atomic` only restores missing nets, and starts anyway when
-    the database is down: it answers 503 until it is back.
+    When the database is down (a crash-restart during a partition), the app starts anyway and
+    answers 503 until it is back. A mutant that needs nets off must not serve with them up (it
+    would silently look correct), so its workers set the nets on first contact before anything
+    else (`PENDING_NETS_ENV`).
     """
     needs_nets_off = bool(strategy_class(settings.strategy).safety_nets_off)
     for attempt in range(attempts):
@@ -31,9 +33,9 @@ async def prepare_database(settings: Settings, attempts: int = 10) -> None:
         except (*TRANSIENT_ERRORS, asyncpg.PostgresError) as exc:
             if not needs_nets_off:
                 log.warning("database unreachable at start (%s); serving 503 until it answers", exc)
-                return
+                return True
             log.warning("database unreachable (%s), attempt %d/%d", exc, attempt + 1, attempts)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.25)
             continue
         try:
             await disable_safety_nets(conn, settings.strategy)
@@ -41,8 +43,9 @@ async def prepare_database(settings: Settings, attempts: int = 10) -> None:
             raise SafetyNetError(f"could not set the safety nets for {settings.strategy!r}: {exc}") from exc
         finally:
             await conn.close()
-        return
-    raise SafetyNetError(f"mutant {settings.strategy!r} needs the database at start to drop its safety nets")
+        return True
+    log.warning("mutant %r: database unreachable, its safety nets are set on first contact", settings.strategy)
+    return False
 
 
 def main() -> int:
@@ -50,7 +53,8 @@ def main() -> int:
     try:
         settings = Settings.from_env()
         strategy_class(settings.strategy)
-        asyncio.run(prepare_database(settings))
+        if not asyncio.run(prepare_database(settings)):
+            os.environ[PENDING_NETS_ENV] = "1"  # inherited by the workers
     except (ValueError, UnknownStrategy, SafetyNetError) as exc:
         print(f"booking-app: {exc}", file=sys.stderr)
         return 2

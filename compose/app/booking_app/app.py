@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from booking_app import db, fixtures
 from booking_app.config import MAX_BODY_BYTES, Settings
 from booking_app.errors import ApiError, BodyTooLarge, InvalidBody, NotFound
 from booking_app.model import parse_booking_request, parse_json_object
+from booking_app.safety_nets import PENDING_NETS_ENV, NetsGate
 from booking_app.strategies import strategy_class
 
 log = logging.getLogger("booking_app")
@@ -47,6 +49,8 @@ def error_response(exc: ApiError) -> JSONResponse:
 async def health(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     if await db.ping(request.app.state.health_pool, settings.health_timeout_s):
+        with db.database_errors():
+            await request.app.state.nets.ensure(request.app.state.pool)
         return JSONResponse({"status": "ok", "strategy": settings.strategy})
     return JSONResponse({"status": "unavailable", "error": "database_unavailable"}, status_code=503)
 
@@ -56,6 +60,7 @@ async def create_fixtures(request: Request) -> JSONResponse:
         raise NotFound("E2E endpoints are off (E2E=true enables them)")
     _, seed = fixtures.parse_fixture_request(parse_json_object(await read_body(request)))
     with db.database_errors():
+        await request.app.state.nets.ensure(request.app.state.pool)
         async with request.app.state.pool.acquire() as conn:
             body = await fixtures.create_sc1(conn, seed)
     return JSONResponse(body, status_code=201)
@@ -64,6 +69,7 @@ async def create_fixtures(request: Request) -> JSONResponse:
 async def create_booking(request: Request) -> JSONResponse:
     booking_request = parse_booking_request(await read_body(request))
     with db.database_errors():
+        await request.app.state.nets.ensure(request.app.state.pool)
         decision = await request.app.state.strategy.book(booking_request)
     background = BackgroundTask(decision.after_response) if decision.after_response else None
     return JSONResponse(decision.body(), status_code=decision.outcome.value, background=background)
@@ -100,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # bookings has every pooled connection busy.
         app.state.health_pool = await db.create_pool(settings, max_size=1)
         app.state.strategy = strategy_cls(app.state.pool, settings.window_ms)
+        app.state.nets = NetsGate(settings.strategy, pending=os.environ.get(PENDING_NETS_ENV) == "1")
         try:
             yield
         finally:

@@ -11,12 +11,18 @@ mutant against a database you care about.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 
 import asyncpg
 
 log = logging.getLogger(__name__)
+
+
+# Set by `booking-app` for its workers when the database was down at start: each worker then sets
+# the nets on its first database contact, before serving anything (see `NetsGate`).
+PENDING_NETS_ENV = "BOOKING_SAFETY_NETS_PENDING"
 
 
 class SafetyNet(enum.Enum):
@@ -72,3 +78,21 @@ async def disable_safety_nets(conn: asyncpg.Connection, strategy: str) -> None:
     from booking_app.strategies import strategy_class  # noqa: PLC0415 - strategies import this module
 
     await apply_safety_nets(conn, strategy_class(strategy).safety_nets_off)
+
+
+class NetsGate:
+    """Per worker: the nets are set before the first request is served, once the database answers."""
+
+    def __init__(self, strategy: str, pending: bool) -> None:
+        self.strategy = strategy
+        self._ready = not pending
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, pool: asyncpg.Pool) -> None:
+        if self._ready:
+            return
+        async with self._lock:
+            if not self._ready:
+                async with pool.acquire() as conn:
+                    await disable_safety_nets(conn, self.strategy)
+                self._ready = True

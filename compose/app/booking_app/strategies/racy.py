@@ -1,7 +1,9 @@
-"""MUTANT racy: check-then-act. Reads "free", then books in separate statements.
+"""MUTANT racy: check-then-act. Reads "free", then books on the strength of that read.
 
 Two requests that both read the slot free before either writes both confirm: a double booking.
-The window is the availability/pricing check a real service does between its read and its write.
+The write itself (booking row and slot state) is one transaction, so the ONLY bug is the race
+between check and act; the window is the availability/pricing check a real service does between
+its read and its write.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ class Racy(Strategy):
             free = await sql.slot_is_free(conn, request.slot_id)  # the check ...
             await self.slow_step()
             status = "confirmed" if free else "rejected"
-            booking = await sql.insert_booking(conn, request, status)  # ... then the act
+            async with conn.transaction():  # ... then the act, on a stale read
+                booking = await sql.insert_booking(conn, request, status)
+                if booking is not None and free:
+                    await sql.mark_slot_booked(conn, request.slot_id)
             if booking is None:  # the same intent raced us: answer its decision
                 existing = await sql.find_by_intent(conn, request.intent_id)
                 assert existing is not None
                 return sql.replay(existing, request)
-            if free:
-                await sql.mark_slot_booked(conn, request.slot_id)
-                return Decision(Outcome.CREATED, booking)
-            return Decision(Outcome.REJECTED, booking)
+            return Decision(Outcome.CREATED if free else Outcome.REJECTED, booking)
