@@ -59,6 +59,11 @@ class Side(asyncio.BufferedProtocol):
         self.writes_from: Link | None = None  # the link this socket is the destination of
         self._paused = 0
         self.lost = False
+        # Bytes (and an EOF) read before this socket's link exists. pause_reading() in
+        # connection_made does not stop the first read on Python before 3.11.4 (Debian bookworm's
+        # 3.11.2): a client that speaks first would otherwise lose its opening bytes.
+        self.early: list[bytes] = []
+        self.early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -73,12 +78,25 @@ class Side(asyncio.BufferedProtocol):
         link = self.reads_into
         if link is not None:
             link.feed(self._read_buffer[:nbytes])
+        else:
+            self.early.append(bytes(self._read_buffer[:nbytes]))
 
     def eof_received(self) -> bool:
         # Keep the socket open for writing: the other direction may still have data for it.
         if self.reads_into is not None:
             self.reads_into.feed_eof()
+        else:
+            self.early_eof = True
         return True
+
+    def hand_over_early(self) -> None:
+        """Pass on what was read before the link existed, in order."""
+        assert self.reads_into is not None
+        for chunk in self.early:
+            self.reads_into.feed(memoryview(chunk))
+        self.early.clear()
+        if self.early_eof:
+            self.reads_into.feed_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -457,6 +475,7 @@ class Connection:
         if any(link.linger_wanted() for link in self.links):
             self.client.set_linger_zero()
             self.upstream.set_linger_zero()
+        self.client.hand_over_early()
         self.client.resume(_DIALING)
 
     def abort(self) -> None:
