@@ -1,0 +1,96 @@
+"""The `simcity` command line as a user runs it: exit codes, one-line errors, secrets never
+printed, report files, the stack up/down env file. Real processes, real stacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SIMCITY = [sys.executable, "-m", "harness"]
+
+
+def simcity(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SIMCITY, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["sc1", "--profile", "nope"], "unknown profile 'nope'"),
+    (["sc1", "--iterations", "-3"], "--iterations must be >= 0"),
+    (["sc1", "--app-env", "NOEQUALS"], "--app-env wants KEY=VALUE"),
+    (["sc1", "--stack", "local", "--target-url", "http://127.0.0.1:1"], "are for --stack external"),
+    (["sc1", "--stack", "external", "--target-url", "http://127.0.0.1:1"], "needs --target-url and --rest-url"),
+])
+def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> None:
+    proc = simcity(*args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "Warning" not in line and "return Path" not in line]
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+def test_missing_service_key_for_external_is_usage(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMCITY_")}
+    proc = subprocess.run([*SIMCITY, "sc1", "--stack", "external", "--target-url", "http://127.0.0.1:1",
+                           "--rest-url", "http://127.0.0.1:1"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2 and "SIMCITY_SERVICE_KEY" in proc.stderr
+
+
+def test_unreachable_target_is_infrastructure_not_a_verdict() -> None:
+    secret_key = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2VjcmV0LXNpZ25hdHVyZQ"
+    proc = simcity("sc1", "--stack", "external", "--target-url", "http://127.0.0.1:9", "--rest-url",
+                   "http://127.0.0.1:9", env={"SIMCITY_SERVICE_KEY": secret_key}, timeout=120)
+    assert proc.returncode == 3
+    assert "PASS" not in proc.stdout and "FAIL" not in proc.stdout
+    assert secret_key not in proc.stdout + proc.stderr
+
+
+def test_local_run_pass_json_and_report_without_secrets(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    proc = simcity("sc1", "--stack", "local", "--seed", "cli-1", "--iterations", "15", "--json",
+                   "--report-dir", str(report))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["verdict"]["valid"] == "PASS" and summary["seed"] == "cli-1"
+    assert len(summary["schedule_hash"]) == 12 and "--seed cli-1" in summary["replay"]
+    for name in ("history.jsonl", "verdict.json", "junit.xml", "report.html"):
+        text = (report / name).read_text()
+        assert "eyJ" not in text, f"{name} carries a JWT"
+    assert "eyJ" not in proc.stdout + proc.stderr
+
+
+def test_local_mutant_fails_with_exit_1_and_forensics(tmp_path: Path) -> None:
+    proc = simcity("sc1", "--stack", "local", "--seed", "sc1-1", "--iterations", "50",
+                   "--app-env", "BOOKING_STRATEGY=split_tx", "--report-dir", str(tmp_path / "r"))
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "SC-1 FAIL: BOOKED_WITHOUT_BOOKING" in proc.stdout
+    assert "replay: simcity sc1 --seed sc1-1 --iterations 50" in proc.stdout
+    assert "BOOKING_STRATEGY=split_tx" in proc.stdout
+
+
+def test_stack_up_writes_private_env_file_and_down_stops_it(tmp_path: Path) -> None:
+    up = simcity("stack", "up", cwd=tmp_path, timeout=120)
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        env_file = tmp_path / ".simcity" / "stack.env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert values["SIMCITY_SERVICE_KEY"].startswith("eyJ")
+        assert values["SIMCITY_SERVICE_KEY"] not in up.stdout + up.stderr
+        import httpx
+
+        assert httpx.get(values["SIMCITY_TARGET_URL"] + "/health", timeout=5).status_code == 200
+        again = simcity("stack", "up", cwd=tmp_path, timeout=60)
+        assert again.returncode == 2 and "already running" in again.stderr
+    finally:
+        down = simcity("stack", "down", cwd=tmp_path, timeout=120)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not (tmp_path / ".simcity" / "stack.env").exists()
+    with pytest.raises(Exception):
+        httpx.get(values["SIMCITY_TARGET_URL"] + "/health", timeout=2)
