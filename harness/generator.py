@@ -207,7 +207,7 @@ class _State:
 
 # While only one customer has sent, the other's first send is this much likelier: the race for the
 # slot happens when both intents are in flight together, and a schedule should contain that race.
-CONTENTION_BOOST = 4
+CONTENTION_BOOST = 10
 
 
 def _draw(rng: random.Random, profile: Profile, state: _State) -> Step:

@@ -3,12 +3,12 @@
 | BOOKING_STRATEGY  | bug                                              | window (MUTANT_WINDOW_MS) | nets off        |
 | ----------------- | ------------------------------------------------ | ------------------------- | --------------- |
 | atomic            | none: one committed transaction per decision     | -                         | -               |
-| racy              | check-then-act: read free, sleep, insert, update | 50 ms, read -> write      | one confirmed   |
+| racy              | check-then-act: read free, sleep, insert+update  | 100 ms, read -> write     | one confirmed   |
 | flip_on_retry     | replayed loser demotes the holder, confirms      | -                         | -               |
 | no_idempotency    | every request inserts a row, replays too         | -                         | intent unique   |
 | split_tx          | slot claim and booking insert in 2 transactions  | 100 ms, between the two   | -               |
 | ack_before_commit | answers 201, commits later in the background     | 100 ms, answer -> commit  | -               |
-| in_memory_lock    | process-local lock + taken map guard the slot    | -                         | one confirmed   |
+| in_memory_lock    | process-local lock + taken cache; fast-path 409  | -                         | one confirmed   |
 """
 
 from __future__ import annotations

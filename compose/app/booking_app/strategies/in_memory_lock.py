@@ -1,8 +1,10 @@
 """MUTANT in_memory_lock: the slot guard lives in process memory, not in the database.
 
-An asyncio lock and a "taken" map make the decision correct inside one process. With two or more
-processes behind the port (or after a restart, which empties the map) each process happily
-confirms its own first request: a double booking.
+A cache of taken slots, guarded by an asyncio lock, answers "taken" fast without a database round
+trip, and a slot not in the cache is booked straight away. Correct inside one process; with two or
+more processes behind the port (or after a restart, which empties the cache) a process that has
+not seen the winner confirms its own request: a double booking. Fast-path rejections write no row,
+so every retry of a turned-away intent is another throw of that dice.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import uuid
 import asyncpg
 
 from booking_app import sql
-from booking_app.model import BookingRequest, Decision, Outcome
+from booking_app.model import Booking, BookingRequest, Decision, Outcome
 from booking_app.safety_nets import SafetyNet
 from booking_app.strategies.base import Strategy
 
@@ -35,16 +37,18 @@ class InMemoryLock(Strategy):
             if existing is not None:
                 return sql.replay(existing, request)
             async with self._lock:
-                taken = request.slot_id in self._taken
+                if request.slot_id in self._taken:  # the fast path: no database round trip
+                    await sql.slot_is_free(conn, request.slot_id)  # still 404 for an unknown slot
+                    turned_away = Booking(uuid.uuid4(), request.intent_id, request.slot_id,
+                                          request.customer_id, "rejected")
+                    return Decision(Outcome.REJECTED, turned_away)
                 async with conn.transaction():
                     await sql.slot_is_free(conn, request.slot_id)  # 404 for an unknown slot only
-                    booking = await sql.insert_booking(conn, request, "rejected" if taken else "confirmed")
+                    booking = await sql.insert_booking(conn, request, "confirmed")
                     if booking is None:
                         existing = await sql.find_by_intent(conn, request.intent_id)
                         assert existing is not None
                         return sql.replay(existing, request)
-                    if taken:
-                        return Decision(Outcome.REJECTED, booking)
                     await sql.mark_slot_booked(conn, request.slot_id)
                 self._taken[request.slot_id] = request.intent_id
                 return Decision(Outcome.CREATED, booking)

@@ -19,7 +19,7 @@ class Racy(Strategy):
     summary = "check-then-act: reads the slot free, then inserts confirmed and sets booked separately"
     # The partial unique index would turn the second confirmed insert into an error.
     safety_nets_off = frozenset({SafetyNet.ONE_CONFIRMED_PER_SLOT})
-    default_window_ms = 50
+    default_window_ms = 100
 
     async def book(self, request: BookingRequest) -> Decision:
         async with self.pool.acquire() as conn:
