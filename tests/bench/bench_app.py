@@ -18,15 +18,12 @@ import psutil
 
 from booking_app.spawn import app_process
 from harness.postgres import LocalPostgres, free_port
+from tests.bench.stats import percentile
 
 CLIENTS = 8
 TOTAL = 2000
 WARMUP_SLOTS = 25
 
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _fixtures(client: httpx.AsyncClient, n: int) -> list[dict[str, str]]:
@@ -79,11 +76,11 @@ async def _run(url: str, app_pid: int) -> None:
     print(f"  throughput      {len(every) / elapsed:8.0f} requests/s")
     # Load-independent: the app's own CPU per request (the client shares the machine).
     print(f"  app CPU         {cpu / len(every) * 1000:8.2f} ms per request (all processes)")
-    print(f"  latency all     p50 {_pct(every, 0.5) * 1000:6.2f} ms   p99 {_pct(every, 0.99) * 1000:6.2f} ms")
+    print(f"  latency all     p50 {percentile(every, 0.5) * 1000:6.2f} ms   p99 {percentile(every, 0.99) * 1000:6.2f} ms")
     for status in sorted(latencies):
         samples = latencies[status]
-        print(f"  latency {status}     p50 {_pct(samples, 0.5) * 1000:6.2f} ms   "
-              f"p99 {_pct(samples, 0.99) * 1000:6.2f} ms   (n={len(samples)})")
+        print(f"  latency {status}     p50 {percentile(samples, 0.5) * 1000:6.2f} ms   "
+              f"p99 {percentile(samples, 0.99) * 1000:6.2f} ms   (n={len(samples)})")
     unexpected = set(latencies) - {200, 201, 409}
     if unexpected or len(latencies[201]) != TOTAL // 4:
         raise SystemExit(f"unexpected answers: { {s: len(v) for s, v in latencies.items()} }")

@@ -23,6 +23,7 @@ import psutil
 
 from harness.postgres import free_port
 from toxics.server import toxiproxy_process
+from tests.bench.stats import percentile
 
 ROUND_TRIPS = 3000
 WARMUP = 300
@@ -107,10 +108,6 @@ def _bulk_mb_s(port: int) -> float:
         return BULK / (time.perf_counter() - started) / 1e6
 
 
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
 
 def main() -> None:
     ports: multiprocessing.Queue[tuple[int, int]] = multiprocessing.Queue()
@@ -128,7 +125,7 @@ def main() -> None:
 
             direct = _round_trips(echo_port, ROUND_TRIPS)
             proxied = _round_trips(echo_proxy, ROUND_TRIPS)
-            d50, d99, p50, p99 = _pct(direct, .5), _pct(direct, .99), _pct(proxied, .5), _pct(proxied, .99)
+            d50, d99, p50, p99 = percentile(direct, .5), percentile(direct, .99), percentile(proxied, .5), percentile(proxied, .99)
             print(f"1 KiB echo round trip, direct : p50 {d50:.3f} ms  p99 {d99:.3f} ms")
             print(f"1 KiB echo round trip, proxied: p50 {p50:.3f} ms  p99 {p99:.3f} ms")
             print(f"added by the proxy            : p50 {p50 - d50:.3f} ms  p99 {p99 - d99:.3f} ms  (target p50 < 0.25 ms)")
@@ -141,7 +138,7 @@ def main() -> None:
 
             api.post("/proxies/echo/toxics", json={"type": "latency", "attributes": {"latency": 100}})
             toxic = _round_trips(echo_proxy, LATENCY_TRIPS, warmup=2)
-            print(f"latency toxic 100 ms          : p50 {_pct(toxic, .5):.2f} ms  p99 {_pct(toxic, .99):.2f} ms"
+            print(f"latency toxic 100 ms          : p50 {percentile(toxic, .5):.2f} ms  p99 {percentile(toxic, .99):.2f} ms"
                   " (target 100-103 ms)")
             api.delete("/proxies/echo/toxics/latency_downstream")
 

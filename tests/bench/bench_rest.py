@@ -27,6 +27,7 @@ from simcity_rest.querystring import parse_query
 from simcity_rest.schema import SchemaCache
 from simcity_rest.spawn import rest_process
 from simcity_rest.sqlbuilder import Builder
+from tests.bench.stats import percentile
 
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 SELECT = "select=id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)"
@@ -35,10 +36,6 @@ SEQUENTIAL = 1000
 CONCURRENT_READERS = 8
 CONCURRENT_TOTAL = 2000
 
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _seed(pg: LocalPostgres) -> str:
@@ -146,11 +143,11 @@ def main() -> None:
             assert body.count(b'"intent_id"') == 2
             direct, direct_tx = asyncio.run(_direct(pg, slot))
             rps = _concurrent(port, path, headers)
-    rest_p50, rest_p99 = _pct(rest, 0.5) * 1e3, _pct(rest, 0.99) * 1e3
-    direct_p50, direct_p99 = _pct(direct, 0.5) * 1e3, _pct(direct, 0.99) * 1e3
+    rest_p50, rest_p99 = percentile(rest, 0.5) * 1e3, percentile(rest, 0.99) * 1e3
+    direct_p50, direct_p99 = percentile(direct, 0.5) * 1e3, percentile(direct, 0.99) * 1e3
     print(f"SC-1 snapshot via simcity-rest : p50 {rest_p50:6.2f} ms  p99 {rest_p99:6.2f} ms  (n={SEQUENTIAL})")
     print(f"same SELECT, direct asyncpg    : p50 {direct_p50:6.2f} ms  p99 {direct_p99:6.2f} ms  (n={SEQUENTIAL})")
-    tx_p50, tx_p99 = _pct(direct_tx, 0.5) * 1e3, _pct(direct_tx, 0.99) * 1e3
+    tx_p50, tx_p99 = percentile(direct_tx, 0.5) * 1e3, percentile(direct_tx, 0.99) * 1e3
     print(f"same, in PostgREST's transaction: p50 {tx_p50:6.2f} ms  p99 {tx_p99:6.2f} ms  (BEGIN, setup, SELECT, COMMIT)")
     print(f"ratio p50 rest/direct          : {rest_p50 / direct_p50:5.2f}x   (mean rest {statistics.mean(rest) * 1e3:.2f} ms)")
     print(f"simcity-rest CPU per request   : {server_cpu_ms:6.2f} ms (user+system, from /proc)")
