@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness import cli_tools
 from harness.errors import SimCityError, UsageError
 from harness.report import redact, render_text, write_report
 from harness.runner import RunConfig, RunResult, run_sc1, schedule_profile
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="environment of the app on the local and Compose stacks (repeatable)")
     sc1.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<seed>-<time>)")
     sc1.add_argument("--json", action="store_true", help="print the verdict as JSON instead of text")
+    cli_tools.add_sc1_flags(sc1)
 
     stack = sub.add_parser("stack", help="start or stop the embedded stack for manual use")
     stack_sub = stack.add_subparsers(dest="stack_command", required=True)
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-app", action="store_true", help="database, REST and proxy only (bring your own app)")
     up.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
     stack_sub.add_parser("down", help="stop the local stack started by `stack up`")
+    cli_tools.add_parsers(sub)
     return parser
 
 
@@ -73,7 +76,7 @@ def replay_command(args: argparse.Namespace) -> str:
             parts += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     if args.proxy:
         parts.append("--proxy")
-    return shlex.join(parts)
+    return shlex.join(parts + cli_tools.schedule_flags(args))
 
 
 def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
@@ -84,7 +87,8 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
         console = Console(stderr=True)
     stack: Stack = choose_stack(args, console)
     args.resolved_stack = stack.kind
-    config = RunConfig(seed=args.seed, iterations=args.iterations, profile=args.profile)
+    config = RunConfig(seed=args.seed, iterations=args.iterations, profile=args.profile,
+                       schedule=cli_tools.explicit_schedule(args))
     report_dir = args.report_dir or Path("reports") / f"{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     with stack:
         console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
@@ -92,6 +96,7 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
         secrets = [stack.endpoints.service_key]
     replay = replay_command(args)
     paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
+    cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
     if args.json:
         print(redact(json.dumps(_summary(result, report_dir, replay), indent=2), secrets), flush=True)
     else:
@@ -153,6 +158,9 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
             "SIMCITY_PROXY_URL": ends.proxy_api_url or "",
             "DATABASE_URL": ends.database_url or "",
             "SIMCITY_SERVICE_KEY": ends.service_key,
+            # hop -> proxy name, for `simcity fault --hop`
+            "SIMCITY_PROXY_CLIENT_APP": ends.proxy_names.get("client-app", ""),
+            "SIMCITY_PROXY_APP_DB": ends.proxy_names.get("app-db", ""),
         }
         # 0600 from the first byte: the file holds the service-role key.
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -177,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sc1":
             args.app_env_map = _app_env(args.app_env)
             return cmd_sc1(args, console)
+        if args.command in cli_tools.COMMANDS:
+            return cli_tools.dispatch(args, console)
         return cmd_stack(args, console)
     except SimCityError as exc:
         kind = "error" if isinstance(exc, UsageError) else "infrastructure trouble"

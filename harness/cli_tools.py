@@ -1,0 +1,470 @@
+"""The release and reproduction commands of `simcity`: certify (+ merge), replay, shrink, fault.
+
+`harness.cli` registers them with `add_parsers` and hands them over with `dispatch`; the logic
+lives in harness.certify / certificate / replay / shrink / fault_cmd. Exit codes as everywhere:
+0 PASS (or: what was asked holds), 1 FAIL, 2 usage, 3 infrastructure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import fault_cmd
+from harness.certificate import Certificate, merge, read_certificate, write_certificate
+from harness.certify import Certifier, CertifyPlan, max_jobs
+from harness.errors import UsageError
+from harness.generator import Schedule
+from harness.history import History, HistoryFormatError
+from harness.matrix import load_matrix
+from harness.replay import label_of, replay, verdict_label
+from harness.report import redact, write_report
+from harness.runinfo import RecordedRun, RunInfo, read_report_dir, write_run_info
+from harness.runner import ProgressCallback, RunResult
+from harness.shard import WHOLE, Shard
+from harness.shrink import NotReproducedError, shrink_run
+from harness.stacks.base import Stack
+
+COMMANDS = ("certify", "replay", "shrink", "fault")
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+STACK_KINDS = ("auto", "local", "compose")
+
+CERTIFY_HELP = """\
+Run a matrix of seeds x fault profiles (a TOML file; shipped: harness/matrices/) against one stack
+kind and write ONE certificate into --out: certificate.json, junit.xml (a test case per run),
+certificate.html (the seed x profile grid, failing cells link to their run's report), and each run's
+report dir under runs/ (replayable with `simcity replay`).
+
+exit: 0 every run PASSED; 1 a run FAILED (a broken invariant is a finding, whatever else happened);
+3 no FAIL but runs could not be carried out (infrastructure; they are listed); 2 bad usage.
+
+--shard i/n (1-based) takes runs i-1, i-1+n, ... of the matrix's fixed order: every run is in
+exactly one shard. `simcity certify merge CERT... --out DIR` joins shards' certificates.
+"""
+
+REPLAY_HELP = """\
+Rerun the exact schedule recorded in REPORT_DIR/run.json (written by `simcity sc1` and by every
+certify run) on a fresh stack with the recorded app environment (--app-env overrides, e.g. to check
+a fix against a recorded failure), and compare verdicts.
+
+exit: 0 reproduced: a recorded PASS passed again, or a recorded FAIL failed again with the same
+primary violation name; 1 not reproduced in any of --tries runs (PASS<->FAIL, or another
+violation); 2 REPORT_DIR unusable; 3 infrastructure. Timing is not recorded, so a race may need
+several --tries; the first reproduction stops them.
+"""
+
+SHRINK_HELP = """\
+Cut the failing schedule of REPORT_DIR down with delta debugging (ddmin) over its steps, bookings
+and faults alike, on ONE fresh stack reused across trials (each trial starts from a fresh fixture).
+A candidate still fails when, in up to --tries runs, at least --need FAIL with the recorded primary
+violation name (default: 1 of 2; runs are not deterministic, timing is not in a schedule). Bounded
+by --budget-runs and --budget-s: when one runs out, the shortest failing schedule so far is printed.
+
+Prints the shrunk schedule as a numbered list and as a replayable `simcity sc1 --steps ...`
+command; writes REPORT_DIR/shrunk.json, shrunk-steps.txt and a failing run of it in
+REPORT_DIR/shrunk/ (replayable with `simcity replay REPORT_DIR/shrunk`).
+
+exit: 0 shrunk; 1 the recorded failure did not come back (nothing to shrink); 2 REPORT_DIR unusable
+or recorded a PASS; 3 infrastructure.
+"""
+
+FAULT_HELP = """\
+Drive faults by hand on a running stack (`simcity stack up`, found via .simcity/stack.env, or
+--proxy-url). NAME of `apply` is a toxic type (latency, jitter via latency's --attr jitter=,
+bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop), `partition`, or a fault
+profile (toxics/profiles/: latency, drops, ...). A name that is both is the toxic when
+--attr/--toxicity/--stream/--name is given, else the profile; `toxic:NAME`/`profile:NAME` force it.
+Faults stay until `simcity fault heal`. exit: 2 bad toxic/attribute/hop, 3 proxy unreachable.
+"""
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    fmt = argparse.RawDescriptionHelpFormatter
+    certify = sub.add_parser("certify", help="certify a release candidate over a matrix of seeds x profiles",
+                             description=CERTIFY_HELP, formatter_class=fmt)
+    certify.add_argument("--matrix", default="default", help="matrix TOML file or shipped name (default: default)")
+    certify.add_argument("--jobs", type=int, default=1, help="isolated stacks side by side (capped at the CPUs)")
+    certify.add_argument("--shard", default="1/1", help="run only shard i of n (1-based), e.g. 2/4")
+    certify.add_argument("--stack", choices=STACK_KINDS, default="auto")
+    certify.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                         help="environment of the app, e.g. BOOKING_STRATEGY=atomic (repeatable)")
+    certify.add_argument("--out", type=Path, help="certificate dir (default reports/certify-<matrix>-<time>)")
+    certify_sub = certify.add_subparsers(dest="certify_command")
+    merge_p = certify_sub.add_parser("merge", help="join shards' certificates into one",
+                                     description="Join shards' certificates (files or dirs) into one; refuses "
+                                     "different targets or matrices and duplicate runs; runs no shard carried out "
+                                     "are ERROR (exit 3).")
+    merge_p.add_argument("certificates", nargs="+", type=Path, metavar="CERT")
+    merge_p.add_argument("--out", type=Path, required=True, dest="merge_out")
+
+    rep = sub.add_parser("replay", help="rerun a recorded run's exact schedule and compare verdicts",
+                         description=REPLAY_HELP, formatter_class=fmt)
+    rep.add_argument("report_dir", type=Path, metavar="REPORT_DIR")
+    rep.add_argument("--stack", choices=STACK_KINDS, help="stack kind (default: the recorded one)")
+    rep.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                     help="override the recorded app environment (repeatable)")
+    rep.add_argument("--tries", type=int, default=1, help="reruns until the verdict reproduces (default 1)")
+    rep.add_argument("--report-dir", type=Path, dest="out", help="where to write the replay's report "
+                     "(default REPORT_DIR/replay)")
+
+    shr = sub.add_parser("shrink", help="cut a failing schedule down to a short one that still fails",
+                         description=SHRINK_HELP, formatter_class=fmt)
+    shr.add_argument("report_dir", type=Path, metavar="REPORT_DIR")
+    shr.add_argument("--budget-runs", type=int, default=100, help="at most this many sc1 runs (default 100)")
+    shr.add_argument("--budget-s", type=float, default=600.0, help="at most this many seconds (default 600)")
+    shr.add_argument("--tries", type=int, default=2, help="runs per candidate at most (default 2)")
+    shr.add_argument("--need", type=int, default=1, help="failing runs that keep a candidate (default 1)")
+    shr.add_argument("--stack", choices=STACK_KINDS, help="stack kind (default: the recorded one)")
+    shr.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
+
+    fault = sub.add_parser("fault", help="apply, heal and show faults on a running stack by hand",
+                           description=FAULT_HELP, formatter_class=fmt)
+    fault_sub = fault.add_subparsers(dest="fault_command", required=True)
+    apply_p = fault_sub.add_parser("apply", help="start a toxic, a partition or a whole profile")
+    apply_p.add_argument("name", metavar="PROFILE|TOXIC")
+    apply_p.add_argument("--hop", help="client-app or app-db (required for a single toxic)")
+    apply_p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
+                         help="toxic attribute, e.g. latency=300 (repeatable; units per toxics/catalog.py)")
+    apply_p.add_argument("--toxicity", type=float, help="share of connections affected, 0..1 (default 1)")
+    apply_p.add_argument("--stream", help="up|down (upstream|downstream; default downstream)")
+    apply_p.add_argument("--name", dest="toxic_name", help="toxic name (default manual_<type>_<stream>)")
+    heal_p = fault_sub.add_parser("heal", help="remove faults (every hop, or --hop)")
+    heal_p.add_argument("--hop")
+    status_p = fault_sub.add_parser("status", help="show the faults active on each hop")
+    status_p.add_argument("--json", action="store_true")
+    for p in (apply_p, heal_p, status_p):
+        p.add_argument("--proxy-url", help="Toxiproxy API of the stack (default: from the env file)")
+        p.add_argument("--env-file", type=Path, help="env file of `simcity stack up` (default .simcity/stack.env)")
+
+
+def dispatch(args: argparse.Namespace, console: Console) -> int:
+    console = Console(soft_wrap=True)  # long lines stay whole in CI logs
+    return {"certify": cmd_certify, "replay": cmd_replay, "shrink": cmd_shrink, "fault": cmd_fault}[args.command](
+        args, console)
+
+
+def app_env_map(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--app-env wants KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+# --- stacks ---------------------------------------------------------------------------------------
+
+
+def resolve_kind(kind: str) -> str:
+    if kind != "auto":
+        return kind
+    from harness.stacks.select import compose_available  # noqa: PLC0415
+
+    return "compose" if compose_available() else "local"
+
+
+def stack_class(kind: str) -> type | None:
+    if kind == "local":
+        from harness.stacks.local import LocalStack  # noqa: PLC0415
+
+        return LocalStack
+    try:
+        from harness.stacks.compose import ComposeStack  # noqa: PLC0415
+    except ImportError:
+        return None
+    return ComposeStack
+
+
+def make_stack(kind: str, app_env: Mapping[str, str]) -> Stack:
+    """A fresh, unstarted stack of `kind` through the same selection as `simcity sc1`."""
+    from harness.stacks.select import choose_stack  # noqa: PLC0415
+
+    ns = argparse.Namespace(stack=kind, target_url=None, rest_url=None, restart_cmd=None, proxy=False,
+                            app_env_map=dict(app_env))
+    return choose_stack(ns, Console(quiet=True))
+
+
+# --- certify --------------------------------------------------------------------------------------
+
+
+def cmd_certify(args: argparse.Namespace, console: Console) -> int:
+    if args.certify_command == "merge":
+        return cmd_certify_merge(args, console)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    matrix = load_matrix(args.matrix)
+    shard = Shard.parse(args.shard)
+    app_env = app_env_map(args.app_env)
+    kind = resolve_kind(args.stack)
+    specs = shard.select(matrix.runs())
+    jobs, why = max_jobs(kind, args.jobs, len(specs), stack_class(kind))
+    out = args.out or Path("reports") / f"certify-{matrix.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(f"certify: matrix {matrix.name} ({len(matrix)} runs, hash {matrix.hash}), shard {shard}: "
+                  f"{len(specs)} runs of {matrix.iterations} actions on {kind} stacks x {jobs}"
+                  + (f" ({why})" if why else ""), highlight=False, markup=False)
+    if not specs:
+        console.print(f"shard {shard} holds no run of this matrix ({len(matrix)} runs)")
+    plan = CertifyPlan(matrix, shard, kind, app_env, out, jobs, lambda: make_stack(kind, app_env), specs)
+    certifier = Certifier(plan, console)
+    cert = certifier.run()
+    paths = write_certificate(out, cert, sorted(certifier.secrets))
+    print_summary(cert, paths.html, console)
+    return cert.exit_code
+
+
+def cmd_certify_merge(args: argparse.Namespace, console: Console) -> int:
+    sources = [read_certificate(path) for path in args.certificates]
+    cert = merge(sources, args.merge_out)
+    paths = write_certificate(args.merge_out, cert)
+    console.print(f"merged {len(sources)} certificate(s): {', '.join(cert.merged_from)}", highlight=False,
+                  markup=False)
+    print_summary(cert, paths.html, console)
+    return cert.exit_code
+
+
+def print_summary(cert: Certificate, html_path: Path, console: Console) -> None:
+    counts = cert.counts()
+    cov = cert.coverage()
+    style = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold yellow"}[cert.status.value]
+    console.print(f"[{style}]{cert.status.value}[/]: {len(cert.runs)} runs, {counts['pass']} PASS, "
+                  f"{counts['fail']} FAIL, {counts['error']} ERROR in {cert.wall_s:.1f} s")
+    console.print(f"coverage: crashes {cov['crashes']} ({_flat(cov['crash_points'])}), faults "
+                  f"{sum(cov['faults'].values())} ({_flat(cov['faults'])}), retries {cov['retries']}, "
+                  f"unknown answers {cov['answers']['unknown']}", highlight=False, markup=False)
+    for run in cert.runs:
+        if run.status.value == "FAIL":
+            console.print(f"  FAIL  {run.id}: {run.primary} ({run.first_violation}); report {run.report}",
+                          highlight=False, markup=False)
+    for run in cert.runs:
+        if run.status.value == "ERROR":
+            console.print(f"  ERROR {run.id}: {redact(run.error or '')}", highlight=False, markup=False)
+    console.print(f"certificate: {html_path}", highlight=False, markup=False)
+
+
+def _flat(values: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in values.items())
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def _recorded_target(recorded: RecordedRun, stack_flag: str | None, overrides: Sequence[str]) -> tuple[str, dict[str, str]]:
+    kind = stack_flag or recorded.info.stack_kind
+    if kind not in STACK_KINDS:
+        raise UsageError(f"the run was recorded on a {kind} stack; pass --stack local|compose to rerun it")
+    return resolve_kind(kind), {**recorded.info.app_env, **app_env_map(overrides)}
+
+
+def _progress(console: Console, label: str) -> Progress:
+    return Progress(TextColumn(f"[bold blue]{label}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True),
+                    transient=True, disable=not console.is_terminal)
+
+
+def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    if args.tries < 1:
+        raise UsageError(f"--tries must be >= 1, got {args.tries}")
+    recorded = read_report_dir(args.report_dir)
+    kind, app_env = _recorded_target(recorded, args.stack, args.app_env)
+    info = recorded.info
+    out = args.out or args.report_dir / "replay"
+    expected = verdict_label(recorded.valid, recorded.primary)
+    console.print(f"replay of {args.report_dir}: seed {info.seed}, profile {info.profile}, schedule "
+                  f"{info.schedule.hash} ({len(info.schedule)} steps), recorded {expected}", highlight=False,
+                  markup=False)
+    command = shlex.join(["simcity", "replay", str(args.report_dir), "--stack", kind,
+                          *[a for k, v in app_env.items() if app_env.get(k) != info.app_env.get(k)
+                            for a in ("--app-env", f"{k}={v}")]])
+    stack = make_stack(kind, app_env)
+    progress = _progress(console, "replay")
+    with stack, progress:
+        console.print(f"on {stack.describe()}", highlight=False, markup=False)
+        task = progress.add_task("", total=len(info.schedule))
+
+        def per_try(attempt: int) -> ProgressCallback:
+            def cb(done: int, total: int, step: str) -> None:
+                progress.update(task, completed=done, total=total, description=f"try {attempt}: {step}")
+            return cb
+
+        outcome = replay(recorded, stack, tries=args.tries, out=out, app_env=app_env, replay_command=command,
+                         progress=per_try, secrets=(stack.endpoints.service_key,))
+    for attempt, (result, directory) in enumerate(zip(outcome.results, outcome.report_dirs), 1):
+        console.print(f"try {attempt}: {label_of(result.verdict)} (schedule {result.schedule.hash}); "
+                      f"report {directory / 'report.html'}", highlight=False, markup=False)
+    if outcome.reproduced:
+        console.print(f"[bold green]REPRODUCED[/]: {expected}")
+        return EXIT_PASS
+    console.print(f"[bold red]NOT REPRODUCED[/]: recorded {expected}, replay gave "
+                  f"{', '.join(label_of(r.verdict) for r in outcome.results)}")
+    return EXIT_FAIL
+
+
+# --- shrink ---------------------------------------------------------------------------------------
+
+
+def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
+    for flag in ("budget_runs", "tries", "need"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
+    if args.need > args.tries:
+        raise UsageError("--need cannot exceed --tries")
+    recorded = read_report_dir(args.report_dir)
+    if recorded.valid != "FAIL" or recorded.primary is None:
+        raise UsageError(f"{args.report_dir} recorded a PASS: there is no failure to shrink")
+    history = _history(args.report_dir)
+    kind, app_env = _recorded_target(recorded, args.stack, args.app_env)
+    info = recorded.info
+    console.print(f"shrink {recorded.primary} of {args.report_dir}: {len(info.schedule)} steps, budget "
+                  f"{args.budget_runs} runs / {args.budget_s:.0f} s, a candidate fails if {args.need} of "
+                  f"{args.tries} tries fail", highlight=False, markup=False)
+    stack = make_stack(kind, app_env)
+    progress = _progress(console, "shrink")
+    with stack, progress:
+        task = progress.add_task("", total=args.budget_runs)
+
+        def on_trial(runs: int, length: int, failed: bool) -> None:
+            progress.update(task, completed=runs, description=f"{length} steps: {'fails' if failed else 'passes'}")
+
+        try:
+            result = shrink_run(stack, info, recorded.primary, history, recorded.first_index,
+                                tries=args.tries, need=args.need, budget_runs=args.budget_runs,
+                                budget_s=args.budget_s, on_trial=on_trial)
+        except NotReproducedError as exc:
+            console.print(f"[bold red]NOT REPRODUCED[/]: {exc}", highlight=False)
+            return EXIT_FAIL
+        secrets = (stack.endpoints.service_key,)
+    shrunk = result.shrunk
+    steps_arg = ",".join(str(s) for s in shrunk.steps)
+    base = ["simcity", "sc1", "--seed", info.seed, "--profile", info.profile, "--stack", kind]
+    for key, value in app_env.items():
+        base += ["--app-env", f"{key}={value}"]
+    command = shlex.join([*base, "--steps", steps_arg])
+    file_command = shlex.join([*base, "--schedule", str(args.report_dir / "shrunk.json")])
+    numbered = "\n".join(f"{n:>3}. {step}" for n, step in enumerate(shrunk.steps, 1))
+    doc = {
+        "primary": result.primary, "schedule": shrunk.to_json(), "original": info.schedule.to_json(),
+        "original_steps": len(info.schedule), "shrunk_steps": len(shrunk), "runs": result.runs,
+        "candidates": result.trials, "wall_s": round(result.wall_s, 3), "stopped_by": result.stopped_by,
+        "tries": args.tries, "need": args.need, "stack_kind": kind, "app_env": app_env,
+        "command": command, "schedule_command": file_command,
+    }
+    (args.report_dir / "shrunk.json").write_text(redact(json.dumps(doc, indent=2), secrets) + "\n", encoding="utf-8")
+    (args.report_dir / "shrunk-steps.txt").write_text(
+        f"# {result.primary}: {len(info.schedule)} -> {len(shrunk)} steps\n{numbered}\n\n{command}\n", encoding="utf-8")
+    if result.last_failure is not None:
+        _write_shrunk_report(args.report_dir / "shrunk", result.last_failure, info, kind, app_env, command, secrets)
+    budget = f" (stopped by the {result.stopped_by}; shortest failing schedule so far)" if result.stopped_by else ""
+    console.print(f"[bold]{result.primary}[/]: {len(info.schedule)} -> {len(shrunk)} steps in {result.runs} runs, "
+                  f"{result.wall_s:.1f} s{budget}", highlight=False)
+    console.print(numbered, highlight=False, markup=False)
+    console.print(f"replay:\n  {command}\n  {file_command}", highlight=False, markup=False)
+    if result.last_failure is not None:
+        console.print(f"a failing run of it: {args.report_dir / 'shrunk' / 'report.html'} "
+                      f"(`simcity replay {args.report_dir / 'shrunk'}`)", highlight=False, markup=False)
+    return EXIT_PASS
+
+
+def _history(report_dir: Path) -> History | None:
+    path = report_dir / "history.jsonl"
+    try:
+        return History.from_jsonl(path.read_text(encoding="utf-8"))
+    except (OSError, HistoryFormatError):
+        return None  # only an optimisation (the cut after the break) is lost
+
+
+def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind: str, app_env: Mapping[str, str],
+                         command: str, secrets: Sequence[str]) -> None:
+    write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets)
+    write_run_info(directory, RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule,
+                                      dict(app_env)), secrets)
+
+
+# --- sc1: explicit schedules and run.json ---------------------------------------------------------
+
+
+def add_sc1_flags(sc1: argparse.ArgumentParser) -> None:
+    group = sc1.add_mutually_exclusive_group()
+    group.add_argument("--steps", help="explicit schedule instead of the seed's, e.g. "
+                       "'send_book(A),latency(app-db),send_book(B)' (--iterations is then ignored)")
+    group.add_argument("--schedule", type=Path, help="explicit schedule from a JSON file (a run.json, "
+                       "shrunk.json or Schedule JSON)")
+
+
+def explicit_schedule(args: argparse.Namespace) -> Schedule | None:
+    if getattr(args, "steps", None):
+        steps = [s for s in (part.strip() for part in _split_steps(args.steps)) if s]
+        return Schedule.from_actions(steps, seed=args.seed, profile=args.profile)
+    if getattr(args, "schedule", None):
+        try:
+            obj = json.loads(args.schedule.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"{args.schedule}: cannot read: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{args.schedule}: not JSON: {exc}") from None
+        if isinstance(obj, dict) and isinstance(obj.get("schedule"), dict):
+            obj = obj["schedule"]
+        return Schedule.from_json(obj)
+    return None
+
+
+def _split_steps(text: str) -> list[str]:
+    """`a(A),b(app-db)` -> steps (a step's argument never holds a comma); newlines work too."""
+    return text.replace("\n", ",").split(",")
+
+
+def schedule_flags(args: argparse.Namespace) -> list[str]:
+    if getattr(args, "steps", None):
+        return ["--steps", args.steps]
+    if getattr(args, "schedule", None):
+        return ["--schedule", str(args.schedule)]
+    return []
+
+
+def write_sc1_run_info(report_dir: Path, args: argparse.Namespace, stack: Stack, result: RunResult,
+                       secrets: Sequence[str]) -> None:
+    info = RunInfo(args.seed, len(result.schedule), args.profile, stack.kind, result.schedule,
+                   dict(getattr(args, "app_env_map", {}) or {}))
+    write_run_info(report_dir, info, secrets)
+
+
+# --- fault ----------------------------------------------------------------------------------------
+
+_STREAMS = {"up": "upstream", "down": "downstream", "upstream": "upstream", "downstream": "downstream"}
+
+
+def cmd_fault(args: argparse.Namespace, console: Console) -> int:
+    if args.fault_command == "apply":
+        stream = None
+        if args.stream is not None:
+            if args.stream not in _STREAMS:
+                raise UsageError(f"--stream must be up or down, got {args.stream!r}")
+            stream = _STREAMS[args.stream]
+        plan = fault_cmd.plan_apply(args.name, args.hop, fault_cmd.parse_attrs(args.attr), args.toxicity,
+                                    stream, args.toxic_name)
+        target = fault_cmd.find_target(args.proxy_url, args.env_file)
+        lines = fault_cmd.apply(target, plan)
+    elif args.fault_command == "heal":
+        target = fault_cmd.find_target(args.proxy_url, args.env_file)
+        lines = fault_cmd.heal(target, args.hop)
+    else:
+        target = fault_cmd.find_target(args.proxy_url, args.env_file)
+        data = fault_cmd.status(target)
+        if args.json:
+            print(fault_cmd.to_json(data), flush=True)
+            return EXIT_PASS
+        lines = [fault_cmd.render_status(data)]
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    return EXIT_PASS
+
+
+__all__ = ["COMMANDS", "add_parsers", "add_sc1_flags", "dispatch", "explicit_schedule", "schedule_flags",
+           "write_sc1_run_info"]

@@ -1,0 +1,215 @@
+"""`simcity shrink REPORT_DIR`: cut a failing schedule down to a short one that still fails.
+
+Delta debugging (Zeller's ddmin) over the schedule's steps, bookings and faults alike, on ONE stack
+reused across trials (the runner starts every trial from a fresh fixture and a healed network).
+A candidate "still fails" when at least `need` of up to `tries` runs of it FAIL with the same
+primary violation name as the recorded run: timing is not part of a schedule, so one schedule can
+fail on one run and pass on the next; `need=1, tries=2` (the default) keeps a candidate that failed
+once in two tries, and a run that already decided stops the tries early.
+
+Before ddmin proper, the schedule is cut after the step where the recorded run broke (the runner
+stops there, so later steps never mattered), if that prefix still fails. Every candidate is first
+made valid: a fault applied again while the same kind is already active on that hop (Toxiproxy
+refuses a second toxic of one name) and a heal of a hop with nothing active are dropped.
+
+Bounded by a run budget and a time budget; when either runs out, the shortest failing schedule
+found so far is the answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from harness.generator import SCHEDULE_ACTIONS, Schedule, Step
+from harness.history import Action, History, Hop, OpKind, Process
+from harness.runinfo import RunInfo
+from harness.runner import RunConfig, RunResult, run_sc1
+from harness.stacks.base import Stack
+
+Steps = tuple[Step, ...]
+TrialCallback = Callable[[int, int, bool], None]  # (runs used, candidate length, still fails)
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+class NotReproducedError(Exception):
+    """The recorded failure did not come back: there is nothing to shrink."""
+
+
+@dataclass
+class ShrinkResult:
+    original: Schedule
+    shrunk: Schedule
+    primary: str
+    runs: int  # sc1 runs carried out
+    trials: int  # distinct candidates tested
+    wall_s: float
+    stopped_by: str | None = None  # "run budget" / "time budget" when a budget ran out
+    last_failure: RunResult | None = None  # a failing run of the shrunk schedule
+    log: list[tuple[int, bool]] = field(default_factory=list)  # (length, failed) per trial
+
+
+def canonical(steps: Sequence[Step]) -> Steps:
+    """`steps` made runnable: no fault re-applied while active on its hop, no heal of a clean hop."""
+    active: dict[Hop, set[Action]] = {hop: set() for hop in Hop}
+    out = []
+    for step in steps:
+        if step.hop is not None:
+            if step.action is Action.HEAL:
+                if not active[step.hop]:
+                    continue
+                active[step.hop].clear()
+            elif step.action in active[step.hop]:
+                continue
+            else:
+                active[step.hop].add(step.action)
+        out.append(step)
+    return tuple(out)
+
+
+def steps_until_break(history: History, first_index: int | None) -> int | None:
+    """How many schedule steps the recorded run performed up to its first violation."""
+    if first_index is None:
+        return None
+    count = 0
+    for op in history.ops:
+        if op.index > first_index:
+            break
+        if op.kind is not OpKind.INVOKE:
+            continue
+        if op.action is Action.SETTLE:
+            return None  # it broke in the settle phase: every step ran
+        if op.action in SCHEDULE_ACTIONS and op.process is not Process.CHECKER:
+            count += 1
+    return count
+
+
+class Shrinker:
+    def __init__(self, stack: Stack, info: RunInfo, primary: str, *, tries: int = 2, need: int = 1,
+                 budget_runs: int = 100, budget_s: float = 600.0,
+                 on_trial: TrialCallback | None = None) -> None:
+        if not 1 <= need <= tries:
+            raise ValueError("need 1 <= need <= tries")
+        self.stack = stack
+        self.info = info
+        self.primary = primary
+        self.tries = tries
+        self.need = need
+        self.budget_runs = budget_runs
+        self.deadline = time.monotonic() + budget_s
+        self.on_trial = on_trial
+        self.runs = 0
+        self.cache: dict[Steps, bool] = {}
+        self.failures: dict[Steps, RunResult] = {}
+        self.log: list[tuple[int, bool]] = []
+        self.stopped_by: str | None = None
+        self.best: Steps = ()
+
+    # -- the test ------------------------------------------------------------------------------
+
+    def fails(self, steps: Steps) -> bool:
+        """Does this candidate still fail with the recorded primary violation (k of m tries)?"""
+        if steps in self.cache:
+            return self.cache[steps]
+        failed = 0
+        for attempt in range(self.tries):
+            if failed >= self.need or failed + (self.tries - attempt) < self.need:
+                break  # decided either way
+            if self.runs >= self.budget_runs:
+                self.stopped_by = "run budget"
+                raise _OutOfBudget
+            if time.monotonic() > self.deadline:
+                self.stopped_by = "time budget"
+                raise _OutOfBudget
+            self.runs += 1
+            schedule = Schedule(steps, self.info.seed, self.info.profile)
+            result = run_sc1(self.stack, RunConfig(seed=self.info.seed, iterations=len(steps),
+                                                   profile=self.info.profile, schedule=schedule))
+            primary = result.verdict.primary
+            if primary is not None and primary.name.value == self.primary:
+                failed += 1
+                self.failures[steps] = result
+        verdict = failed >= self.need
+        self.cache[steps] = verdict
+        self.log.append((len(steps), verdict))
+        if self.on_trial:
+            self.on_trial(self.runs, len(steps), verdict)
+        return verdict
+
+    def test(self, candidate: Sequence[Step]) -> Steps | None:
+        """The canonical form of `candidate` if it still fails, else None."""
+        steps = canonical(candidate)
+        return steps if steps and self.fails(steps) else None
+
+    # -- ddmin -----------------------------------------------------------------------------------
+
+    def shrink(self, steps: Steps, prefix: int | None = None) -> Steps:
+        """The shortest failing candidate found; NotReproducedError when `steps` itself (and its
+        prefix up to the recorded break) did not fail again within the tries and budgets."""
+        try:
+            start = None
+            if prefix is not None and 0 < prefix < len(steps):
+                start = self.test(steps[:prefix])
+            if start is None:
+                start = self.test(steps)
+        except _OutOfBudget:
+            start = None
+        if start is None:
+            raise NotReproducedError(
+                f"the recorded {self.primary} did not come back in {self.tries} tries of the schedule "
+                f"({self.runs} runs); nothing to shrink")
+        self.best = start
+        try:
+            self._ddmin(start)
+        except _OutOfBudget:
+            pass
+        return self.best
+
+    def _ddmin(self, current: Steps) -> None:
+        n = 2
+        while len(current) >= 2:
+            chunks = _split(current, n)
+            reduced = None
+            for chunk in chunks:  # reduce to a subset
+                reduced = self.test(chunk)
+                if reduced is not None:
+                    n = 2
+                    break
+            if reduced is None and n > 2:  # reduce to a complement
+                for i in range(len(chunks)):
+                    reduced = self.test(tuple(s for j, c in enumerate(chunks) if j != i for s in c))
+                    if reduced is not None:
+                        n = max(n - 1, 2)
+                        break
+            if reduced is not None:
+                current = self.best = reduced
+                continue
+            if n >= len(current):
+                break  # 1-minimal: no single step can go
+            n = min(2 * n, len(current))
+
+
+def _split(steps: Steps, n: int) -> list[Steps]:
+    size, extra = divmod(len(steps), n)
+    chunks, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append(steps[start:end])
+        start = end
+    return [c for c in chunks if c]
+
+
+def shrink_run(stack: Stack, info: RunInfo, primary: str, history: History | None, first_index: int | None,
+               **options: object) -> ShrinkResult:
+    started = time.monotonic()
+    shrinker = Shrinker(stack, info, primary, **options)  # type: ignore[arg-type]
+    prefix = steps_until_break(history, first_index) if history is not None else None
+    best = shrinker.shrink(info.schedule.steps, prefix)
+    shrunk = Schedule(best, info.seed, info.profile)
+    return ShrinkResult(info.schedule, shrunk, primary, shrinker.runs, len(shrinker.cache),
+                        time.monotonic() - started, shrinker.stopped_by, shrinker.failures.get(best),
+                        shrinker.log)
