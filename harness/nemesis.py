@@ -1,7 +1,9 @@
 """The nemesis: faults on the two hops through Toxiproxy, and real crashes of the app.
 
 A fault step names only a kind and a hop (`latency(app-db)`); what it injects comes from the fault
-profile of that kind in `toxics/profiles/`, so magnitudes are written down in one place.
+profile of that kind in `toxics/profiles/`, so magnitudes are written down in one place. A profile's
+`[[packet_loss]]` also drops real IP packets on the hop where the stack can (`Stack.packet_loss`:
+the Compose stack); the history's params then carry `packet_loss.probability_pct`.
 """
 
 from __future__ import annotations
@@ -68,23 +70,37 @@ class Nemesis:
             if not isinstance(effect, Partition):
                 params += [(f"{effect.type}.{k}", int(v)) for k, v in effect.attributes.items()]
                 params.append((f"{effect.type}.toxicity_pct", round(effect.toxicity * 100)))
+        probability = self.sources[kind].loss(hop.value) if kind in self.sources else None
+        if probability is not None and self.stack.packet_loss(hop.value, probability):
+            params.append(("packet_loss.probability_pct", round(probability * 100)))
         return tuple(params)
 
     def heal(self, hop: Hop | None = None) -> None:
         """Lift every fault of one hop, or of all hops."""
-        if self.controller is None:
-            return
         hops = [hop] if hop is not None else list(Hop)
-        for each in hops:
-            if each.value in self.stack.endpoints.proxy_names:
-                self.controller.heal(self.stack.endpoints.proxy_names[each.value])
-            self._active.pop(each, None)
+        try:
+            if self.controller is not None:
+                for each in hops:
+                    if each.value in self.stack.endpoints.proxy_names:
+                        self.controller.heal(self.stack.endpoints.proxy_names[each.value])
+                    self._active.pop(each, None)
+        finally:
+            self._lift_loss(hops)
 
     def heal_all(self) -> None:
         """Everything healed: the settle phase and teardown call this whatever happened."""
-        if self.controller is not None:
-            self.controller.heal()
-        self._active.clear()
+        try:
+            if self.controller is not None:
+                self.controller.heal()
+            self._active.clear()
+        finally:
+            self._lift_loss(list(Hop))
+
+    def _lift_loss(self, hops: list[Hop]) -> None:
+        # Asked of the stack every time (a no-op where nothing is applied), so a loss left by an
+        # earlier run on a reused stack is lifted too.
+        for hop in hops:
+            self.stack.packet_loss(hop.value, None)
 
     def database_cut_off(self) -> bool:
         """A fault on app-db that keeps /health from answering 200 until it is healed."""

@@ -15,6 +15,10 @@ A profile (`toxics/profiles/<name>.toml`, or any path) looks like::
     [[partitions]]                   # any number: the hop's proxy is disabled
     hop = "app-db"
 
+    [[packet_loss]]                  # optional, at most one per hop: real IP packet loss
+    hop = "client-app"               # where the stack can (Compose: iptables in the app's netns);
+    probability = 0.2                # share of packets dropped, 0 < p <= 1; ignored elsewhere
+
 Everything is checked on load. A mistake is one line naming the file and the key, e.g.
 `toxics/profiles/storm.toml: toxics[2].attributes.latncy: unknown attribute 'latncy' for toxic
 type 'latency'` (indices count from 0). The harness applies `FaultProfile.effects(hop)` one hop at
@@ -35,9 +39,10 @@ from toxics.control import Effect, FaultConfigError, Partition, Toxic
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
-_TOP_KEYS = ("description", "toxics", "partitions")
+_TOP_KEYS = ("description", "toxics", "partitions", "packet_loss")
 _TOXIC_KEYS = ("hop", "type", "stream", "toxicity", "name", "attributes")
 _PARTITION_KEYS = ("hop",)
+_LOSS_KEYS = ("hop", "probability")
 
 
 class ProfileError(FaultConfigError):
@@ -65,6 +70,8 @@ class FaultProfile:
     description: str
     path: Path
     faults: tuple[Fault, ...]
+    # (hop, probability): IP packets dropped on the hop by stacks that reach the kernel.
+    packet_loss: tuple[tuple[str, float], ...] = ()
 
     @property
     def hops(self) -> tuple[str, ...]:
@@ -73,6 +80,10 @@ class FaultProfile:
 
     def effects(self, hop: str) -> tuple[Effect, ...]:
         return tuple(f.effect for f in self.faults if f.hop == hop)
+
+    def loss(self, hop: str) -> float | None:
+        """The share of IP packets to drop on `hop`, or None when the profile drops none there."""
+        return next((p for h, p in self.packet_loss if h == hop), None)
 
 
 def list_profiles() -> tuple[str, ...]:
@@ -122,7 +133,22 @@ class _Loader:
                 raise self.error(f"{key}.hop", f"hop {hop!r} is already partitioned by {partitions[hop]}")
             partitions[hop] = key
         faults = tuple(fault for fault, _ in toxics) + tuple(Fault(hop, Partition()) for hop in partitions)
-        return FaultProfile(self.path.stem, description, self.path, faults)
+        return FaultProfile(self.path.stem, description, self.path, faults, self.packet_loss(data))
+
+    def packet_loss(self, data: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+        losses: dict[str, float] = {}
+        for entry, key in self.tables(data, "packet_loss"):
+            self.known_keys(entry, key, _LOSS_KEYS)
+            hop = self.hop(entry, key)
+            if hop in losses:
+                raise self.error(f"{key}.hop", f"hop {hop!r} already has a packet loss")
+            if "probability" not in entry:
+                raise self.error(f"{key}.probability", "missing; the share of packets dropped, 0 < p <= 1")
+            probability = entry["probability"]
+            if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability <= 1:
+                raise self.error(f"{key}.probability", f"must be a number with 0 < p <= 1, got {probability!r}")
+            losses[hop] = float(probability)
+        return tuple(losses.items())
 
     def known_keys(self, table: Mapping[str, Any], where: str | None, allowed: tuple[str, ...]) -> None:
         for key in table:

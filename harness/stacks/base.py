@@ -50,6 +50,13 @@ class Stack(abc.ABC):
         """Crash the app for real and wait until /health is 200 (or, with `wait_healthy=False`,
         until it serves at all); return the seconds from the kill until then."""
 
+    def packet_loss(self, hop: str, probability: float | None) -> bool:
+        """Optional capability: drop this share of the IP packets on `hop` (a value of HOPS), or
+        lift that loss with `None`. False where the stack cannot (no kernel access: the local and
+        external stacks); Toxiproxy's connection-level faults work everywhere regardless.
+        A stack that can must keep the loss across app restarts and lift it on `close()`."""
+        return False
+
     def describe(self) -> str:
         return self.kind
 

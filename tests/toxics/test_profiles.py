@@ -159,3 +159,39 @@ def test_toxic_checked_is_the_same_validation_for_code_as_for_files() -> None:
         toxic.attributes["latency"] = 6  # type: ignore[index]
     with pytest.raises(FaultConfigError, match=r"^attributes\.rate: unknown attribute 'rate'"):
         Toxic("latency", {"rate": 1}).checked()
+
+
+def test_drops_also_lose_real_packets_on_both_hops_where_the_stack_can() -> None:
+    drops = load_profile("drops")
+    assert dict(drops.packet_loss) == {"client-app": 0.2, "app-db": 0.1}
+    assert drops.loss("client-app") == 0.2 and load_profile("latency").loss("client-app") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "reason"),
+    [
+        ('[[packet_loss]]\nhop = "app-db"\n', "packet_loss[0].probability", "missing"),
+        ('[[packet_loss]]\nprobability = 0.1\n', "packet_loss[0].hop", "missing; one of client-app, app-db"),
+        ('[[packet_loss]]\nhop = "app-db"\nprobability = 0\n', "packet_loss[0].probability", "0 < p <= 1, got 0"),
+        ('[[packet_loss]]\nhop = "app-db"\nprobability = 1.5\n', "packet_loss[0].probability", "got 1.5"),
+        ('[[packet_loss]]\nhop = "app-db"\nprobability = "20%"\n', "packet_loss[0].probability", "got '20%'"),
+        ('[[packet_loss]]\nhop = "app-db"\nprobability = true\n', "packet_loss[0].probability", "got True"),
+        ('[[packet_loss]]\nhop = "app-db"\nprobability = 0.1\nrate = 3\n', "packet_loss[0].rate",
+         "unknown key 'rate'; expected one of hop, probability"),
+        ('[[packet_loss]]\nhop = "app-db"\nprobability = 0.1\n[[packet_loss]]\nhop = "app-db"\nprobability = 0.2\n',
+         "packet_loss[1].hop", "hop 'app-db' already has a packet loss"),
+        ('packet_loss = 0.2\n', "packet_loss", "must be an array of tables ([[packet_loss]]), got 0.2"),
+    ],
+)
+def test_a_bad_packet_loss_is_one_line_naming_file_and_key(tmp_path: Path, body: str, key: str, reason: str) -> None:
+    path = tmp_path / "loss.toml"
+    path.write_text(body)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert str(caught.value).startswith(f"{path}: {key}: ") and reason in str(caught.value)
+
+
+def test_a_packet_loss_of_one_is_allowed_and_an_integer_reads_as_a_share(tmp_path: Path) -> None:
+    path = tmp_path / "all.toml"
+    path.write_text('[[packet_loss]]\nhop = "client-app"\nprobability = 1\n')
+    assert load_profile(path).packet_loss == (("client-app", 1.0),)
