@@ -42,6 +42,7 @@ class Nemesis:
         url = stack.endpoints.proxy_api_url
         self.controller = ToxiproxyController(url) if url else None
         self._active: dict[Hop, list[Effect]] = {}
+        self._lossy: set[Hop] = set()  # hops where the stack applied real packet loss
         self.crashes = 0
         self.restart_seconds: list[float] = []
 
@@ -72,6 +73,7 @@ class Nemesis:
                 params.append((f"{effect.type}.toxicity_pct", round(effect.toxicity * 100)))
         probability = self.sources[kind].loss(hop.value) if kind in self.sources else None
         if probability is not None and self.stack.packet_loss(hop.value, probability):
+            self._lossy.add(hop)
             params.append(("packet_loss.probability_pct", round(probability * 100)))
         return tuple(params)
 
@@ -101,10 +103,14 @@ class Nemesis:
         # earlier run on a reused stack is lifted too.
         for hop in hops:
             self.stack.packet_loss(hop.value, None)
+            self._lossy.discard(hop)
 
     def database_cut_off(self) -> bool:
-        """A fault on app-db that keeps /health from answering 200 until it is healed."""
-        return any(isinstance(e, Partition) or e.type == "timeout" for e in self._active.get(Hop.APP_DB, ()))
+        """A fault on app-db that keeps /health from answering 200 until it is healed. Real packet
+        loss counts: stacked with latency on app-db, a fresh app's first database connection may
+        not fit in its 1 s health probe for as long as the loss lasts."""
+        return Hop.APP_DB in self._lossy or any(
+            isinstance(e, Partition) or e.type == "timeout" for e in self._active.get(Hop.APP_DB, ()))
 
     def crash(self) -> float:
         """Kill the app for real and wait until it is healthy again; seconds kill-to-healthy.

@@ -7,14 +7,18 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 
 from harness.expectations import EXPECTED_CATCH, MUTANTS
 from harness.history import OpKind
 from harness.generator import SCHEDULE_ACTIONS
 from harness.runner import RunConfig, RunResult, run_sc1
+from harness.stacks.base import Stack
 from harness.stacks.local import LocalStack
 
 SEEDS = [f"sc1-{n}" for n in range(1, 21)]
+# Makes a stack for an app environment; the detection table runs on any (local, Compose).
+StackFactory = Callable[[Mapping[str, str]], Stack]
 
 
 def actions_until_break(result: RunResult) -> int:
@@ -44,12 +48,13 @@ def timing() -> None:
               f"p99 {pct(restarts, 0.99):.2f} s")
 
 
-def detection(strategies: list[str]) -> None:
+def detection(strategies: list[str], stack_factory: StackFactory = LocalStack,
+              seeds: Sequence[str] = SEEDS) -> None:
     print(f"{'strategy':<18} {'caught':>8} {'right inv.':>10} {'median actions':>15}  first violations", flush=True)
     for strategy in strategies:
         caught, right, actions, names = 0, 0, [], {}
-        with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
-            for seed in SEEDS:
+        with stack_factory({"BOOKING_STRATEGY": strategy}) as stack:
+            for seed in seeds:
                 result = run_sc1(stack, RunConfig(seed=seed, iterations=50))
                 first = result.verdict.primary
                 if first is None:
@@ -59,7 +64,7 @@ def detection(strategies: list[str]) -> None:
                 actions.append(actions_until_break(result))
                 names[first.name.value] = names.get(first.name.value, 0) + 1
         median = f"{statistics.median(actions):.0f}" if actions else "-"
-        print(f"{strategy:<18} {caught * 100 // len(SEEDS):>7}% {right:>7}/{caught:<2} {median:>15}  {names}", flush=True)
+        print(f"{strategy:<18} {caught * 100 // len(seeds):>7}% {right:>7}/{caught:<2} {median:>15}  {names}", flush=True)
 
 
 def main() -> None:
