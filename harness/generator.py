@@ -176,9 +176,16 @@ class _State:
 
     def __init__(self) -> None:
         self.sent: set[IntentRef] = set()
+        # The previous step's intent when that step can open a pair (see PAIR_PROBABILITY).
+        self.last_booking: IntentRef | None = None
+        self._after_booking = False
         self.active: dict[Hop, set[Action]] = {hop: set() for hop in Hop}
 
     def apply(self, step: Step) -> None:
+        # Two bookings in a row are a pair already: only a booking after anything else opens one.
+        is_booking = step.intent is not None
+        self.last_booking = step.intent if is_booking and not self._after_booking else None
+        self._after_booking = is_booking
         if step.intent is not None:
             self.sent.add(step.intent)
         if step.hop is not None:
@@ -208,12 +215,18 @@ class _State:
 # While only one customer has sent, the other's first send is this much likelier: the race for the
 # slot happens when both intents are in flight together, and a schedule should contain that race.
 CONTENTION_BOOST = 10
+# After one customer's booking step, the other customer's comes right behind it this often: both
+# keep trying at once, so the race is re-run whenever faults or crashes spoiled the previous one.
+PAIR_PROBABILITY = 0.5
 
 
 def _draw(rng: random.Random, profile: Profile, state: _State) -> Step:
     options = [(a, t) for a in SCHEDULE_ACTIONS if profile.weight(a) > 0 and (t := state.targets(a))]
     if not options:
         return Step(Action.NO_OP)
+    if state.last_booking is not None and rng.random() < PAIR_PROBABILITY:
+        other = IntentRef.B if state.last_booking is IntentRef.A else IntentRef.A
+        return Step(Action.RETRY_BOOK if other in state.sent else Action.SEND_BOOK, intent=other)
     boost = CONTENTION_BOOST if len(state.sent) == 1 else 1
     weights = [profile.weight(a) * (boost if a is Action.SEND_BOOK else 1) for a, _ in options]
     action, targets = rng.choices(options, weights=weights)[0]
