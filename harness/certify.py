@@ -39,35 +39,58 @@ START_FAILURES_PER_WORKER = 2  # consecutive stack start failures before a worke
 def max_jobs(kind: str, requested: int, runs: int, stack_class: type | None = None) -> tuple[int, str | None]:
     """How many stacks to run side by side, and why fewer than asked (None when as asked).
 
-    Local stacks are isolated (own ports, own data dirs); another kind runs in parallel only if its
-    class says `parallel_safe = True` (e.g. Compose with a project name per instance)."""
+    Local stacks are isolated (own ports, own data dirs), so are Compose stacks (one project each,
+    published ports chosen by the engine); another kind runs in parallel only if its class says
+    `parallel_safe = True`. Never more than the machine's CPUs, nor than there are runs."""
     cpus = os.cpu_count() or 1
     jobs = max(1, min(requested, runs or 1))
     reason = None
-    parallel_ok = kind == "local" or bool(getattr(stack_class, "parallel_safe", False))
+    parallel_ok = kind in ("local", "compose") or bool(getattr(stack_class, "parallel_safe", False))
     if jobs > 1 and not parallel_ok:
-        return 1, f"the {kind} stack cannot run several isolated instances here: 1 job"
+        return 1, f"the {kind} stack cannot run several isolated instances: 1 job"
     if jobs > cpus:
         jobs, reason = cpus, f"capped at {cpus} jobs (CPUs of this machine)"
     return jobs, reason
 
 
 def target_identity(kind: str, app_env: Mapping[str, str], stack: Stack | None = None) -> dict[str, object]:
-    """What a certificate certifies; shards merge only when these are equal."""
-    digest = getattr(stack, "image_digest", None) if stack is not None else None
-    if callable(digest):
-        try:
-            digest = digest()
-        except Exception:  # noqa: BLE001 - an identity detail, never a reason to fail the gate
-            digest = None
+    """What a certificate certifies; shards merge only when these are equal. For Compose, the
+    images the stack ran (repo digest, else image id) per service, read from the engine."""
+    images = _compose_images(stack) if kind == "compose" and stack is not None else {}
     return {
         "app_strategy": app_env.get("BOOKING_STRATEGY", "atomic"),
         "app_env": dict(sorted(app_env.items())),
         "stack_kind": kind,
         "git_sha": git_sha(),
         "simcity_version": simcity_version(),
-        "image_digest": digest if isinstance(digest, str) else None,
+        "image_digest": images.get("app"),
+        "image_digests": images,
     }
+
+
+def _compose_images(stack: Stack) -> dict[str, str]:
+    project = getattr(stack, "project", None)
+    if not isinstance(project, str):
+        return {}
+    try:
+        import docker  # noqa: PLC0415
+
+        client = docker.from_env(timeout=10)
+        try:
+            images = {}
+            for container in client.containers.list(
+                    all=True, filters={"label": f"com.docker.compose.project={project}"}):
+                service = container.labels.get("com.docker.compose.service", container.name)
+                image = container.image
+                if image is None:
+                    continue
+                digests = image.attrs.get("RepoDigests") or []
+                images[service] = digests[0] if digests else image.id
+            return dict(sorted(images.items()))
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - an identity detail, never a reason to fail the gate
+        return {}
 
 
 @dataclass
@@ -153,6 +176,7 @@ class Certifier:
                     return
                 if stack is None:
                     self.progress.update(task, description="starting a stack", total=None, completed=0)
+                    began = time.monotonic()
                     try:
                         stack = self._start_stack()
                         start_failures = 0
@@ -166,7 +190,8 @@ class Certifier:
                                                f"failures: {self.last_start_error}", markup=False)
                             return
                         self._finish(spec, RunRecord(spec.seed, spec.profile, spec.iterations, Status.ERROR,
-                                                     error=self.last_start_error, worker=number))
+                                                     wall_s=time.monotonic() - began, error=self.last_start_error,
+                                                     worker=number))
                         continue
                 record = self._one_run(stack, spec, number, task)
                 if record.status is Status.ERROR:

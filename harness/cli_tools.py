@@ -46,7 +46,10 @@ exit: 0 every run PASSED; 1 a run FAILED (a broken invariant is a finding, whate
 3 no FAIL but runs could not be carried out (infrastructure; they are listed); 2 bad usage.
 
 --shard i/n (1-based) takes runs i-1, i-1+n, ... of the matrix's fixed order: every run is in
-exactly one shard. `simcity certify merge CERT... --out DIR` joins shards' certificates.
+exactly one shard. `simcity certify merge CERT... --out DIR` joins shards' certificates; it refuses
+certificates of other targets or matrices and duplicate runs (exit 2), and counts runs no shard
+carried out as ERROR. The target is the app strategy and environment, the stack kind, the Compose
+images' digests, and the git SHA ($SIMCITY_GIT_SHA, else this checkout's HEAD, `-dirty` if changed).
 """
 
 REPLAY_HELP = """\

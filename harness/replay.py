@@ -49,12 +49,12 @@ class ReplayOutcome:
 def replay(recorded: RecordedRun, stack: Stack, *, tries: int, out: Path, app_env: Mapping[str, str],
            replay_command: str, progress: Callable[[int], ProgressCallback | None] | None = None,
            secrets: tuple[str, ...] = ()) -> ReplayOutcome:
-    """Rerun on a started stack up to `tries` times; a report (with run.json) per try under `out`."""
+    """Rerun on a started stack up to `tries` times; the deciding try's report (with run.json) in `out`."""
     outcome = ReplayOutcome(recorded)
     info = recorded.info
     for attempt in range(1, tries + 1):
         result = run_sc1(stack, config_for(info), progress(attempt) if progress else None)
-        directory = out if tries == 1 else out / f"try-{attempt}"
+        directory = out  # the deciding try's report: the first reproduction, else the last try
         write_report(directory, result.history, result.verdict, replay_command=replay_command, secrets=secrets)
         write_run_info(directory, RunInfo(info.seed, info.iterations, info.profile, stack.kind, info.schedule,
                                           dict(app_env)), secrets)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,15 @@ def simcity_version() -> str:
         return "unknown"
 
 
+SHA_ENV = "SIMCITY_GIT_SHA"
+
+
 @functools.cache
 def git_sha(root: Path = REPO_ROOT) -> str | None:
-    """The commit SimCity runs from (with `-dirty` when the tree has changes), None outside git."""
+    """The commit under test: $SIMCITY_GIT_SHA when set (CI knows it; an installed SimCity has no
+    checkout), else the checkout SimCity runs from (`-dirty` when it has changes), None outside git."""
+    if os.environ.get(SHA_ENV):
+        return os.environ[SHA_ENV]
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
