@@ -454,6 +454,8 @@ def cmd_fault(args: argparse.Namespace, console: Console) -> int:
                                     stream, args.toxic_name)
         target = fault_cmd.find_target(args.proxy_url, args.env_file)
         lines = fault_cmd.apply(target, plan)
+        note = fault_cmd.packet_loss_note(args.name)
+        lines += [note] if note else []
     elif args.fault_command == "heal":
         target = fault_cmd.find_target(args.proxy_url, args.env_file)
         lines = fault_cmd.heal(target, args.hop)

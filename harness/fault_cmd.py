@@ -141,6 +141,21 @@ def controller(target: Target) -> ToxiproxyController:
     return ToxiproxyController(target.proxy_url, timeout_s=5.0, retry_for_s=2.0)
 
 
+def packet_loss_note(name: str) -> str | None:
+    """A profile's [[packet_loss]] needs the stack's kernel (Compose runs); `fault` drives the proxy only."""
+    bare = name.partition(":")[2] if name.startswith(("profile:", "toxic:")) else name
+    if bare in REGISTRY or bare == "partition" or name.startswith("toxic:"):
+        return None
+    try:
+        profile = load_profile(bare)
+    except UsageError:
+        return None
+    if not profile.packet_loss:
+        return None
+    losses = ", ".join(f"{hop} {p:g}" for hop, p in profile.packet_loss)
+    return f"note: not applied: the profile's IP packet loss ({losses}) needs kernel access, not the proxy"
+
+
 def apply(target: Target, plan: Sequence[tuple[str, Effect]]) -> list[str]:
     lines = []
     with _open(target) as ctl:

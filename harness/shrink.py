@@ -13,7 +13,8 @@ made valid: a fault applied again while the same kind is already active on that 
 refuses a second toxic of one name) and a heal of a hop with nothing active are dropped.
 
 Bounded by a run budget and a time budget; when either runs out, the shortest failing schedule
-found so far is the answer.
+found so far is the answer. A trial the stack could not carry out proves nothing either way (it
+counts as not failing); three in a row end the shrink as infrastructure trouble.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from harness.errors import InfrastructureError
 from harness.generator import SCHEDULE_ACTIONS, Schedule, Step
 from harness.history import Action, History, Hop, OpKind, Process
 from harness.runinfo import RunInfo
@@ -29,6 +31,7 @@ from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
 
 Steps = tuple[Step, ...]
+MAX_INFRA_ERRORS_IN_A_ROW = 3
 TrialCallback = Callable[[int, int, bool], None]  # (runs used, candidate length, still fails)
 
 
@@ -108,6 +111,7 @@ class Shrinker:
         self.log: list[tuple[int, bool]] = []
         self.stopped_by: str | None = None
         self.best: Steps = ()
+        self.infra_errors = 0  # in a row
 
     # -- the test ------------------------------------------------------------------------------
 
@@ -127,8 +131,17 @@ class Shrinker:
                 raise _OutOfBudget
             self.runs += 1
             schedule = Schedule(steps, self.info.seed, self.info.profile)
-            result = run_sc1(self.stack, RunConfig(seed=self.info.seed, iterations=len(steps),
-                                                   profile=self.info.profile, schedule=schedule))
+            try:
+                result = run_sc1(self.stack, RunConfig(seed=self.info.seed, iterations=len(steps),
+                                                       profile=self.info.profile, schedule=schedule))
+            except InfrastructureError:
+                # Unresolved, as ddmin calls it: this try proves nothing. Trouble that persists is
+                # the stack's, not the candidate's: give up then.
+                self.infra_errors += 1
+                if self.infra_errors >= MAX_INFRA_ERRORS_IN_A_ROW:
+                    raise
+                continue
+            self.infra_errors = 0
             primary = result.verdict.primary
             if primary is not None and primary.name.value == self.primary:
                 failed += 1

@@ -51,8 +51,10 @@ def test_verdict_and_exit_code(statuses: list[Status], verdict: Status, code: in
     assert c.status is verdict and c.exit_code == code
 
 
-def test_no_run_at_all_is_not_a_pass() -> None:
-    assert cert().exit_code == 3
+def test_an_empty_shard_passes_and_the_merge_still_sees_every_run(tmp_path: Path) -> None:
+    assert cert(shard="9/9").exit_code == 0
+    merged = merge([(cert(shard="9/9"), tmp_path)], tmp_path / "m")
+    assert merged.exit_code == 3 and len(merged.runs) == len(MATRIX)
 
 
 def test_json_round_trip_and_files(tmp_path: Path) -> None:
