@@ -408,10 +408,11 @@ class ComposeStack(Stack):
 
     def _down(self) -> None:
         """`down -v --remove-orphans` in its own session (a Ctrl-C at the terminal does not reach
-        it), waited for even through a Ctrl-C; then the SDK removes whatever is left."""
+        it), waited for even through a Ctrl-C; then the SDK removes whatever is left. No grace
+        period (`--timeout 0`): every container and volume of the project is thrown away."""
         assert self._dir is not None
         command = [*compose_command(), "-p", self.project, "--env-file", str(self._dir / "stack.env"),
-                   *self._files(), "down", "-v", "--remove-orphans", "--timeout", "3"]
+                   *self._files(), "down", "-v", "--remove-orphans", "--timeout", "0"]
         interrupted = False
         try:
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

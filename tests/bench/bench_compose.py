@@ -51,7 +51,7 @@ def warm_cli() -> None:
         runs.append(summary["wall_s"])
         print(f"run {n + 1}: `simcity sc1 --stack compose --iterations 50` {total:.2f} s "
               f"(run alone {summary['wall_s']:.2f} s, {summary['crashes']} crashes, "
-              f"{'PASS' if summary['verdict']['passed'] else 'FAIL'})", flush=True)
+              f"verdict {summary['verdict']['valid']})", flush=True)
     if totals:
         print(f"warm 50 iterations: median {statistics.median(totals):.2f} s whole command "
               f"(up + run + down), {statistics.median(runs):.2f} s run alone", flush=True)

@@ -28,14 +28,13 @@ ENGINE = compose_available()
 if not ENGINE and os.environ.get("SIMCITY_REQUIRE_DOCKER") == "1":
     raise RuntimeError("SIMCITY_REQUIRE_DOCKER=1 but no Docker engine answers (see compose/ci-setup.sh)")
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.skipif(not ENGINE, reason="no Docker engine answers (docker.from_env().ping() failed): "
-                                          "the Compose stack needs one; `bash compose/ci-setup.sh` sets it up"),
-]
+needs_engine = pytest.mark.skipif(
+    not ENGINE, reason="no Docker engine answers (docker.from_env().ping() failed): the Compose stack "
+                       "needs one; `bash compose/ci-setup.sh` sets it up")
+pytestmark = [pytest.mark.docker]
 
-if ENGINE:
-    from harness.stacks.compose import ComposeStack, project_resources
+from harness.errors import StackStartError  # noqa: E402
+from harness.stacks.compose import ComposeStack, project_resources  # noqa: E402
 
 ITERATIONS = 50
 ATOMIC_SEEDS = ["sc1-1", "sc1-2"]
@@ -50,6 +49,7 @@ def atomic_stack() -> Iterator[ComposeStack]:
         yield stack
 
 
+@needs_engine
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("seed", ATOMIC_SEEDS)
 def test_atomic_passes(atomic_stack: ComposeStack, seed: str) -> None:
@@ -66,6 +66,7 @@ def _first_catch(stack: ComposeStack) -> tuple[str, RunResult] | None:
     return None
 
 
+@needs_engine
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("strategy", CAUGHT_MUTANTS)
 def test_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
@@ -88,6 +89,7 @@ def _app_state(stack: ComposeStack) -> tuple[str, int]:
         client.close()
 
 
+@needs_engine
 @pytest.mark.timeout(300)
 def test_a_crash_restarts_the_app_container_and_the_database_survives(atomic_stack: ComposeStack) -> None:
     ends = atomic_stack.endpoints
@@ -121,6 +123,7 @@ def test_a_crash_restarts_the_app_container_and_the_database_survives(atomic_sta
     assert snapshot.state.value == "booked"
 
 
+@needs_engine
 @pytest.mark.timeout(300)
 def test_packet_loss_is_real_lifted_on_heal_and_kept_across_a_crash(atomic_stack: ComposeStack) -> None:
     nemesis = Nemesis(atomic_stack, load_sources())
@@ -156,6 +159,7 @@ def _rules_in(netns: str) -> str:
                           capture_output=True, text=True, timeout=15, check=True).stdout
 
 
+@needs_engine
 @pytest.mark.timeout(300)
 def test_two_stacks_side_by_side_and_teardown_leaves_nothing(atomic_stack: ComposeStack) -> None:
     with ComposeStack({"BOOKING_STRATEGY": "atomic"}) as second:
@@ -180,3 +184,23 @@ def test_two_stacks_side_by_side_and_teardown_leaves_nothing(atomic_stack: Compo
             holder.kill()
             holder.wait()
     assert httpx.get(f"{atomic_stack.endpoints.app_url}/health", timeout=5).status_code == 200
+
+
+def test_no_engine_is_infrastructure_trouble_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(StackStartError) as caught, ComposeStack({"BOOKING_STRATEGY": "atomic"}):
+        pass
+    assert "no Docker engine answers" in str(caught.value) and "hint:" in str(caught.value)
+    assert caught.value.exit_code == 3
+
+
+@needs_engine
+@pytest.mark.timeout(300)
+def test_a_service_that_cannot_start_is_named_with_its_logs_and_nothing_is_left() -> None:
+    stack = ComposeStack({"BOOKING_STRATEGY": "no_such_strategy"})
+    with pytest.raises(StackStartError) as caught, stack:
+        pass
+    message = str(caught.value)
+    assert "`up --wait` failed" in message and "log lines of app" in message and "hint:" in message
+    assert "no_such_strategy" in message  # the app's own complaint, from its logs
+    assert project_resources(stack.project) == {"containers": [], "volumes": [], "networks": []}
