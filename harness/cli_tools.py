@@ -130,7 +130,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     fault = sub.add_parser("fault", help="apply, heal and show faults on a running stack by hand",
                            description=FAULT_HELP, formatter_class=fmt)
     fault_sub = fault.add_subparsers(dest="fault_command", required=True)
-    apply_p = fault_sub.add_parser("apply", help="start a toxic, a partition or a whole profile")
+    apply_p = fault_sub.add_parser("apply", help="start a toxic, a partition or a whole profile",
+                                   description=FAULT_HELP, formatter_class=fmt)
     apply_p.add_argument("name", metavar="PROFILE|TOXIC")
     apply_p.add_argument("--hop", help="client-app or app-db (required for a single toxic)")
     apply_p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
