@@ -283,14 +283,17 @@ def merge(sources: Sequence[tuple[Certificate, Path]], out: Path) -> Certificate
     if not sources:
         raise UsageError("certify merge: no certificate given")
     first, first_dir = sources[0]
-    for cert, where in sources[1:]:
+    target: dict[str, Any] = {}
+    for cert, where in sources:
         if cert.matrix.hash != first.matrix.hash:
             raise UsageError(f"certify merge: {where} is of matrix {cert.matrix.name} ({cert.matrix.hash}), "
                              f"{first_dir} of {first.matrix.name} ({first.matrix.hash}): refusing to merge")
-        if dict(cert.target) != dict(first.target):
-            diff = sorted(k for k in {*cert.target, *first.target} if cert.target.get(k) != first.target.get(k))
+        # A detail one shard could not learn (no stack started: no image digests) is no contradiction.
+        diff = sorted(k for k, v in cert.target.items() if _known(v) and _known(target.get(k)) and target[k] != v)
+        if diff:
             raise UsageError(f"certify merge: {where} certifies another target than {first_dir} "
                              f"(differs in {', '.join(diff)}): refusing to merge")
+        target.update({k: v for k, v in cert.target.items() if _known(v) or k not in target})
     seen: dict[str, Path] = {}
     duplicates: list[str] = []
     runs: dict[str, RunRecord] = {}
@@ -312,11 +315,15 @@ def merge(sources: Sequence[tuple[Certificate, Path]], out: Path) -> Certificate
             spec.seed, spec.profile, spec.iterations, Status.ERROR,
             error="missing: no shard certificate carries this run (a shard did not finish or was not given)"))
     return Certificate(
-        target=first.target, matrix=first.matrix, runs=tuple(ordered), shard="merged",
+        target=target, matrix=first.matrix, runs=tuple(ordered), shard="merged",
         created_at=now_utc(), wall_s=max(c.wall_s for c, _ in sources),
         jobs=sum(c.jobs for c, _ in sources),
         merged_from=tuple(f"{c.shard} ({d})" for c, d in sources),
     )
+
+
+def _known(value: Any) -> bool:
+    return value not in (None, "", {}, [])
 
 
 def _adopt_report(run: RunRecord, source_dir: Path, out: Path) -> RunRecord:

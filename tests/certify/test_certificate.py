@@ -152,3 +152,13 @@ def test_not_a_certificate(tmp_path: Path) -> None:
     (tmp_path / "certificate.json").write_text('{"format": "x"}')
     with pytest.raises(UsageError, match="not a SimCity certificate"):
         read_certificate(tmp_path)
+
+
+def test_a_shard_that_could_not_learn_the_images_still_merges(tmp_path: Path) -> None:
+    (c1, d1), (c2, d2) = shards(tmp_path, 2)
+    with_images = replace(c1, target={**TARGET, "image_digest": "sha256:aa", "image_digests": {"app": "sha256:aa"}})
+    merged = merge([(c2, d2), (with_images, d1)], tmp_path / "m")
+    assert merged.target["image_digest"] == "sha256:aa" and merged.exit_code == 0
+    other = replace(c2, target={**TARGET, "image_digest": "sha256:bb"})
+    with pytest.raises(UsageError, match="differs in image_digest"):
+        merge([(with_images, d1), (other, d2)], tmp_path / "m2")
