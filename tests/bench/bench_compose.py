@@ -96,6 +96,15 @@ def restarts_and_loss() -> None:
               f"{len(stack.loss_rules())}", flush=True)
 
 
+def restarts_one_worker() -> None:
+    from harness.stacks.compose import ComposeStack  # noqa: PLC0415
+
+    with ComposeStack({"BOOKING_STRATEGY": "atomic", "APP_WORKERS": "1"}) as stack:
+        took = [stack.restart_app() for _ in range(CRASHES)]
+    print(f"the same with APP_WORKERS=1: p50 {statistics.median(took):.2f} s, "
+          f"p99 {pct(took, 0.99):.2f} s, min {min(took):.2f} s", flush=True)
+
+
 def main() -> None:
     if not compose_available():
         print("bench_compose: skipped, no Docker engine answers (`bash compose/ci-setup.sh` sets one up)")
@@ -106,6 +115,7 @@ def main() -> None:
     if not only:
         warm_cli()
         restarts_and_loss()
+        restarts_one_worker()
     seeds = [f"sc1-{n}" for n in range(1, int(os.environ.get("SIMCITY_BENCH_SEEDS", "5")) + 1)]
     print(f"detection on the Compose stack, {len(seeds)} seeds x 50 iterations:", flush=True)
     detection(only or ["atomic", *MUTANTS], ComposeStack, seeds)
