@@ -99,7 +99,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
     "calm": Profile("calm", dict(_BASE)),
     # In 50 steps: a few crashes, a handful of faults, heals soon after.
     "default": Profile("default", {
-        **_BASE, Action.RESTART_SIMCITY: 3, Action.LATENCY: 2, Action.JITTER: 1, Action.DROPS: 1,
+        **_BASE, Action.RESTART_SIMCITY: 2, Action.LATENCY: 2, Action.JITTER: 1, Action.DROPS: 1,
         Action.TIMEOUTS: 1, Action.PARTITION: 1, Action.HEAL: 4,
     }),
     "storm": Profile("storm", {
@@ -217,7 +217,7 @@ class _State:
 CONTENTION_BOOST = 10
 # After one customer's booking step, the other customer's comes right behind it this often: both
 # keep trying at once, so the race is re-run whenever faults or crashes spoiled the previous one.
-PAIR_PROBABILITY = 0.5
+PAIR_PROBABILITY = 0.8
 
 
 def _draw(rng: random.Random, profile: Profile, state: _State) -> Step:

@@ -31,7 +31,7 @@ class RunConfig:
     profile: str = "default"
     # Pause after each action before its snapshot: long enough for fire-and-forget requests to
     # reach the app and overlap, short enough for 50 iterations in a few seconds.
-    step_pause_s: float = 0.01
+    step_pause_s: float = 0.03
     request_timeout_s: float = 2.0
     settle_attempts: int = 10
     settle_timeout_s: float = 30.0
@@ -111,9 +111,11 @@ class Run:
                 if self.config.stop_at_first_violation:
                     partial = check(recorder.history(), terminal=False)
                     if not partial.passed:
-                        # One more look at the truth: the damage behind what broke (two clients
-                        # told "confirmed" is the symptom; the forensic snapshot shows the rows).
-                        await asyncio.sleep(self.config.step_pause_s)
+                        # One more look at the truth once the requests in flight have landed: the
+                        # damage behind what broke (two clients told "confirmed" is the symptom;
+                        # the forensic snapshot shows the rows).
+                        if self.inflight:
+                            await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
                         recorder.snapshot(await truth.snapshot(slot))
                         verdict = check(recorder.history(), terminal=False)
                         break
@@ -173,20 +175,22 @@ class Run:
 
     async def settle(self, recorder: Recorder, intents: tuple[Intent, ...], app: AppClient,
                      truth: TruthReader, nemesis: Nemesis) -> None:
-        """Heal, wait healthy, let in-flight answers land, then resend each intent until it has a
-        definite answer (bounded), and take the final snapshot."""
+        """Heal, wait healthy, let in-flight answers land, then resend both intents until each has
+        a definite answer (bounded), and take the final snapshot."""
         settle = recorder.invoke(Process.CHECKER, Action.SETTLE)
         await asyncio.to_thread(nemesis.heal_all)
         await self.wait_healthy(app, "after healing")
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
-        for intent in intents:
-            for attempt in range(self.config.settle_attempts):
-                invoke = recorder.invoke(intent.process, Action.RETRY_BOOK, Details(intent_id=intent.intent_id))
-                reply = await self._book(recorder, invoke, intent, app)
-                if reply.status is not None and reply.status < 500:
-                    break
-                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        # Both customers resend together, as real ones would: until each has a definite answer.
+        pending = list(intents)
+        for attempt in range(self.config.settle_attempts):
+            invokes = [recorder.invoke(i.process, Action.RETRY_BOOK, Details(intent_id=i.intent_id)) for i in pending]
+            replies = await asyncio.gather(*(self._book(recorder, op, i, app) for op, i in zip(invokes, pending)))
+            pending = [i for i, reply in zip(pending, replies) if reply.status is None or reply.status >= 500]
+            if not pending:
+                break
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
         recorder.snapshot(await truth.snapshot(intents[0].slot_id))
         recorder.complete(settle, OpKind.OK)
 
