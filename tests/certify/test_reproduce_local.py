@@ -40,7 +40,8 @@ def test_racy_failure_shrinks_to_at_most_10_steps_that_still_fail(tmp_path: Path
     steps = shrunk["schedule"]["steps"]
     assert shrunk["primary"] == "DOUBLE_BOOKING" and shrunk["original_steps"] == 50
     assert 1 <= len(steps) <= 10, steps
-    assert sum(s.startswith("send_book") for s in steps) >= 1
+    # No booking step may be needed at all: the settle phase resends both intents together, which is
+    # a race of its own for racy. What matters is that the short schedule still fails (below).
     # Printed as a numbered list and as a replayable command.
     assert f"  1. {steps[0]}" in proc.stdout
     assert f"--steps {','.join(steps)}" in proc.stdout.replace("'", "")
