@@ -80,7 +80,11 @@ class ManagedProcess:
             )
         finally:
             log.close()
-        self.wait_ready(serving_only=not wait_healthy)
+        try:
+            self.wait_ready(serving_only=not wait_healthy)
+        except BaseException:
+            self.stop()  # nothing left behind by a start that failed
+            raise
         return self
 
     def wait_ready(self, timeout_s: float | None = None, *, serving_only: bool = False) -> float:
@@ -158,6 +162,10 @@ class ManagedProcess:
         # Workers may outlive their parent on SIGTERM races; never leave any behind.
         self._signal_group(signal.SIGKILL)
         self._proc = None
+        # A log dir of our own goes too: a failure to start already quoted its tail.
+        if self._own_log_dir and self._log_dir is not None:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
 
     def __enter__(self) -> "ManagedProcess":
         try:
@@ -170,5 +178,3 @@ class ManagedProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-        if self._own_log_dir and self._log_dir is not None and exc_type is None:
-            shutil.rmtree(self._log_dir, ignore_errors=True)
