@@ -15,6 +15,7 @@ from harness.generator import SCHEDULE_ACTIONS
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
 from harness.stacks.local import LocalStack
+from tests.bench.stats import percentile
 
 SEEDS = [f"sc1-{n}" for n in range(1, 21)]
 # Makes a stack for an app environment; the detection table runs on any (local, Compose).
@@ -27,10 +28,6 @@ def actions_until_break(result: RunResult) -> int:
     return sum(1 for op in result.history.ops
                if op.kind is OpKind.INVOKE and op.action in SCHEDULE_ACTIONS and op.index <= limit)
 
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def timing() -> None:
@@ -45,7 +42,7 @@ def timing() -> None:
             print(f"SC-1 {iterations:>3} iterations: wall {wall:6.2f} s, verdict {'PASS' if result.verdict.passed else 'FAIL'}, "
                   f"crashes {result.crashes}, harness busy {per_action_ms:.2f} ms/action incl. crash waits", flush=True)
         print(f"restart-to-healthy over {len(restarts)} crashes: p50 {statistics.median(restarts):.2f} s, "
-              f"p99 {pct(restarts, 0.99):.2f} s")
+              f"p99 {percentile(restarts, 0.99):.2f} s")
 
 
 def detection(strategies: list[str], stack_factory: StackFactory = LocalStack,
