@@ -26,16 +26,6 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 STATE_DIR = Path(".simcity")
 
 
-def _app_env(pairs: Sequence[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--app-env wants KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simcity", description="SimCity: certify that a booking system never double-books.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,7 +139,7 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
     if state_file.exists():
         raise UsageError(f"a local stack is already running ({state_file}); `simcity stack down` first")
     STATE_DIR.mkdir(exist_ok=True)
-    stack = LocalStack(_app_env(args.app_env), with_app=not args.no_app)
+    stack = LocalStack(cli_tools.app_env_map(args.app_env), with_app=not args.no_app)
     with stack:
         ends = stack.endpoints
         lines = {
@@ -183,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) and EXIT_USAGE
     try:
         if args.command == "sc1":
-            args.app_env_map = _app_env(args.app_env)
+            args.app_env_map = cli_tools.app_env_map(args.app_env)
             return cmd_sc1(args, console)
         if args.command in cli_tools.COMMANDS:
             return cli_tools.dispatch(args, console)

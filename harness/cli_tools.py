@@ -28,7 +28,7 @@ from harness.replay import label_of, replay, verdict_label
 from harness.report import redact, write_report
 from harness.runinfo import RecordedRun, RunInfo, read_report_dir, write_run_info
 from harness.runner import ProgressCallback, RunResult
-from harness.shard import WHOLE, Shard
+from harness.shard import Shard
 from harness.shrink import NotReproducedError, shrink_run
 from harness.stacks.base import Stack
 

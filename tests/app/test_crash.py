@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from harness.postgres import LocalPostgres
-from tests.app.conftest import RunningApp, new_fixture, new_fixture_async, slot_truth, slot_truth_async, start_app
+from tests.app.conftest import RunningApp, new_fixture, new_fixture_async, slot_truth, start_app
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from harness.client import AppClient, TruthReader
 from harness.expectations import EXPECTED_CATCH
 from harness.history import Action, Hop, Process
 from harness.nemesis import Nemesis, load_sources
-from harness.runner import RunConfig, RunResult, run_sc1
+from harness.runner import RunConfig, run_sc1
 from harness.stacks.select import compose_available
 
 ENGINE = compose_available()
@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.docker]
 
 from harness.errors import StackStartError  # noqa: E402
 from harness.stacks.compose import ComposeStack, project_resources  # noqa: E402
+from tests.e2e.catching import first_catch
 
 ITERATIONS = 50
 ATOMIC_SEEDS = ["sc1-1", "sc1-2"]
@@ -58,20 +59,13 @@ def test_atomic_passes(atomic_stack: ComposeStack, seed: str) -> None:
     assert result.verdict.winner is not None and result.verdict.final_state is not None
 
 
-def _first_catch(stack: ComposeStack) -> tuple[str, RunResult] | None:
-    for n in range(1, SEEDS_PER_MUTANT + 1):
-        result = run_sc1(stack, RunConfig(seed=f"sc1-{n}", iterations=ITERATIONS))
-        if not result.verdict.passed:
-            return f"sc1-{n}", result
-    return None
-
 
 @needs_engine
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("strategy", CAUGHT_MUTANTS)
 def test_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
     with ComposeStack({"BOOKING_STRATEGY": strategy}) as stack:
-        caught = _first_catch(stack)
+        caught = first_catch(stack, SEEDS_PER_MUTANT, ITERATIONS)
     assert caught is not None, f"{strategy} passed {SEEDS_PER_MUTANT} seeds of {ITERATIONS} iterations"
     seed, result = caught
     first = result.verdict.primary

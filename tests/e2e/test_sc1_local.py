@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from harness.expectations import EXPECTED_CATCH, MUTANTS
-from harness.runner import RunConfig, RunResult, run_sc1
+from harness.runner import RunConfig, run_sc1
 from harness.stacks.local import LocalStack
+from tests.e2e.catching import first_catch
 
 ITERATIONS = 50
 ATOMIC_SEEDS = [f"sc1-{n}" for n in range(1, 11)]
@@ -29,18 +30,11 @@ def test_atomic_passes(atomic_stack: LocalStack, seed: str) -> None:
     assert result.verdict.winner is not None and result.verdict.final_state is not None
 
 
-def _first_catch(stack: LocalStack) -> tuple[str, RunResult] | None:
-    for n in range(1, SEEDS_PER_MUTANT + 1):
-        result = run_sc1(stack, RunConfig(seed=f"sc1-{n}", iterations=ITERATIONS))
-        if not result.verdict.passed:
-            return f"sc1-{n}", result
-    return None
-
 
 @pytest.mark.parametrize("strategy", MUTANTS)
 def test_every_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
     with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
-        caught = _first_catch(stack)
+        caught = first_catch(stack, SEEDS_PER_MUTANT, ITERATIONS)
     assert caught is not None, f"{strategy} passed {SEEDS_PER_MUTANT} seeds of {ITERATIONS} iterations"
     seed, result = caught
     first = result.verdict.primary
