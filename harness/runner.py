@@ -79,6 +79,11 @@ class Run:
         self.progress = progress
         gen_profile, overrides = schedule_profile(config.profile)
         self.schedule = config.schedule or Schedule.generate(config.seed, config.iterations, gen_profile)
+        crashes = sum(step.action is Action.RESTART_SIMCITY for step in self.schedule.steps)
+        if crashes and not stack.can_crash:
+            # Said before anything runs: a run that stops half-way at its first crash loses it all.
+            raise UsageError(f"the schedule crashes the app {crashes} times, and this stack cannot: "
+                             "give --restart-cmd (or --profile calm, or --steps without restart_simcity())")
         self.sources = load_sources(overrides)
         self.inflight: set[asyncio.Task[None]] = set()
         self.busy_s = 0.0

@@ -60,6 +60,11 @@ class Stack(abc.ABC):
     def describe(self) -> str:
         return self.kind
 
+    @property
+    def can_crash(self) -> bool:
+        """Whether `restart_app` can really crash the app (an external app needs --restart-cmd)."""
+        return True
+
     def __enter__(self) -> "Stack":
         try:
             self.start()

@@ -48,6 +48,10 @@ class ExternalStack(Stack):
         extra = " behind simcity-toxiproxy" if self.proxy else ""
         return f"external (app {self.target_url}{extra}, REST {self.rest_url})"
 
+    @property
+    def can_crash(self) -> bool:
+        return bool(self.restart_cmd)
+
     def start(self) -> StackEndpoints:
         wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what="target app")
         app_url, proxy_api, names = self.target_url, None, {}

@@ -129,6 +129,13 @@ class LocalStack(Stack):
             raise StackStartError("this local stack runs no app to restart")
         return self._app.restart(wait_healthy=wait_healthy)
 
+    @property
+    def app_direct_url(self) -> str:
+        """The app itself, not through the proxy (as a user's own app would be reached)."""
+        if self._app is None or self._app.health_url is None:
+            raise StackStartError("this local stack runs no app")
+        return self._app.health_url.removesuffix("/health")
+
     def app_log_tail(self, lines: int = 20) -> str:
         return self._app.log_tail(lines) if self._app else ""
 

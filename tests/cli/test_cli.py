@@ -94,3 +94,32 @@ def test_stack_up_writes_private_env_file_and_down_stops_it(tmp_path: Path) -> N
     assert not (tmp_path / ".simcity" / "stack.env").exists()
     with pytest.raises(Exception):
         httpx.get(values["SIMCITY_TARGET_URL"] + "/health", timeout=2)
+
+
+def test_external_app_behind_simcitys_own_proxy(tmp_path: Path) -> None:
+    """A user's own app (here: a local stack's app, reached directly) with `--proxy`: SimCity puts
+    simcity-toxiproxy in front of it, so a client-app fault reaches an app it did not start."""
+    from harness.stacks.local import LocalStack
+
+    with LocalStack() as stack:
+        app_direct = stack.app_direct_url
+        report = tmp_path / "ext"
+        proc = simcity("sc1", "--stack", "external", "--target-url", app_direct, "--rest-url",
+                       stack.endpoints.rest_url, "--proxy", "--json", "--report-dir", str(report),
+                       "--steps", "latency(client-app),send_book(A),send_book(B),heal(client-app),retry_book(B)",
+                       env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["verdict"]["valid"] == "PASS"
+    history = (report / "history.jsonl").read_text()
+    assert '"latency.latency"' in history  # the fault was really injected on the external hop
+
+
+def test_external_app_without_restart_cmd_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from harness.stacks.local import LocalStack
+
+    with LocalStack() as stack:
+        proc = simcity("sc1", "--stack", "external", "--target-url", stack.app_direct_url, "--rest-url",
+                       stack.endpoints.rest_url, "--seed", "sc1-1", "--report-dir", str(tmp_path / "r"),
+                       env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
+    assert proc.returncode == 2 and "--restart-cmd" in proc.stderr
+    assert not (tmp_path / "r").exists()
