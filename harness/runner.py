@@ -47,7 +47,9 @@ class RunResult:
     wall_s: float
     crashes: int
     restart_seconds: list[float] = field(default_factory=list)
-    harness_busy_s: float = 0.0  # time spent in the harness itself, waits excluded
+    # CPU seconds of the harness process itself: its cost, with every wait (crashes, sleeps,
+    # the app's and REST's answers) excluded.
+    harness_cpu_s: float = 0.0
 
 
 def schedule_profile(profile: str) -> tuple[Profile, dict[Action, str]]:
@@ -86,10 +88,9 @@ class Run:
                              "give --restart-cmd (or --profile calm, or --steps without restart_simcity())")
         self.sources = load_sources(overrides)
         self.inflight: set[asyncio.Task[None]] = set()
-        self.busy_s = 0.0
 
     async def execute(self) -> RunResult:
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         endpoints = self.stack.endpoints
         app = AppClient(endpoints.app_url, timeout_s=self.config.request_timeout_s)
         truth = TruthReader(endpoints.rest_url, endpoints.service_key)
@@ -106,9 +107,7 @@ class Run:
             verdict: Verdict | None = None
             total = len(self.schedule.steps)
             for number, step in enumerate(self.schedule.steps, 1):
-                mark = time.monotonic()
                 await self.perform(step, recorder, fixture.intent_of, app, nemesis)
-                self.busy_s += time.monotonic() - mark
                 await asyncio.sleep(self.config.step_pause_s)
                 recorder.snapshot(await truth.snapshot(slot))
                 if self.progress:
@@ -128,7 +127,7 @@ class Run:
                 await self.settle(recorder, fixture.intents, app, truth, nemesis)
                 verdict = check(recorder.history(), terminal=True)
             return RunResult(self.schedule, recorder.history(), verdict, time.monotonic() - started,
-                             nemesis.crashes, nemesis.restart_seconds, self.busy_s)
+                             nemesis.crashes, nemesis.restart_seconds, time.process_time() - cpu_started)
         finally:
             for task in self.inflight:
                 task.cancel()
