@@ -26,7 +26,8 @@ import httpx
 from harness.expectations import MUTANTS
 from harness.history import Hop
 from harness.stacks.select import compose_available
-from tests.bench.bench_sc1 import detection, pct
+from tests.bench.bench_sc1 import detection
+from tests.bench.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 WARM_RUNS = 3
@@ -63,7 +64,7 @@ def restarts_and_loss() -> None:
     with ComposeStack({"BOOKING_STRATEGY": "atomic"}) as stack:
         took = [stack.restart_app() for _ in range(CRASHES)]
         print(f"app container restart-to-healthy over {len(took)} crashes (APP_WORKERS default 2): "
-              f"p50 {statistics.median(took):.2f} s, p99 {pct(took, 0.99):.2f} s, "
+              f"p50 {statistics.median(took):.2f} s, p99 {percentile(took, 0.99):.2f} s, "
               f"min {min(took):.2f} s", flush=True)
 
         url = f"{stack.endpoints.app_url}/health"
@@ -82,7 +83,7 @@ def restarts_and_loss() -> None:
                     else:
                         failures += 1
             p50 = f"{statistics.median(times):.1f}" if times else "-"
-            p90 = f"{pct(times, 0.9):.1f}" if times else "-"
+            p90 = f"{percentile(times, 0.9):.1f}" if times else "-"
             print(f"  {label:<28} {PROBES} requests: p50 {p50} ms, p90 {p90} ms, "
                   f"failed/timed out (2 s) {failures}", flush=True)
 
@@ -102,7 +103,7 @@ def restarts_one_worker() -> None:
     with ComposeStack({"BOOKING_STRATEGY": "atomic", "APP_WORKERS": "1"}) as stack:
         took = [stack.restart_app() for _ in range(CRASHES)]
     print(f"the same with APP_WORKERS=1: p50 {statistics.median(took):.2f} s, "
-          f"p99 {pct(took, 0.99):.2f} s, min {min(took):.2f} s", flush=True)
+          f"p99 {percentile(took, 0.99):.2f} s, min {min(took):.2f} s", flush=True)
 
 
 def main() -> None:
