@@ -37,6 +37,19 @@ async def find_by_intent(conn: asyncpg.Connection, intent_id: uuid.UUID) -> Book
     return Booking.from_row(row) if row else None
 
 
+async def earlier_decision(conn: asyncpg.Connection, request: BookingRequest) -> Decision | None:
+    """The first decision of an intent already seen, or None for a new intent."""
+    existing = await find_by_intent(conn, request.intent_id)
+    return replay(existing, request) if existing is not None else None
+
+
+async def raced_decision(conn: asyncpg.Connection, request: BookingRequest) -> Decision:
+    """The decision of the same intent's request that won the insert race against ours."""
+    existing = await find_by_intent(conn, request.intent_id)
+    assert existing is not None, "ON CONFLICT skipped the insert, so the intent has a row"
+    return replay(existing, request)
+
+
 def replay(existing: Booking, request: BookingRequest) -> Decision:
     """The answer to an intent already decided: exactly its first decision, or 422 if it changed."""
     if not existing.matches(request):

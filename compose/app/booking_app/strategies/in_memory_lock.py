@@ -33,9 +33,8 @@ class InMemoryLock(Strategy):
 
     async def book(self, request: BookingRequest) -> Decision:
         async with self.pool.acquire() as conn:
-            existing = await sql.find_by_intent(conn, request.intent_id)
-            if existing is not None:
-                return sql.replay(existing, request)
+            if (earlier := await sql.earlier_decision(conn, request)) is not None:
+                return earlier
             async with self._lock:
                 if request.slot_id in self._taken:  # the fast path: no database round trip
                     await sql.slot_is_free(conn, request.slot_id)  # still 404 for an unknown slot
@@ -46,9 +45,7 @@ class InMemoryLock(Strategy):
                     await sql.slot_is_free(conn, request.slot_id)  # 404 for an unknown slot only
                     booking = await sql.insert_booking(conn, request, "confirmed")
                     if booking is None:
-                        existing = await sql.find_by_intent(conn, request.intent_id)
-                        assert existing is not None
-                        return sql.replay(existing, request)
+                        return await sql.raced_decision(conn, request)
                     await sql.mark_slot_booked(conn, request.slot_id)
                 self._taken[request.slot_id] = request.intent_id
                 return Decision(Outcome.CREATED, booking)

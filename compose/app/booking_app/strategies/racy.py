@@ -23,9 +23,8 @@ class Racy(Strategy):
 
     async def book(self, request: BookingRequest) -> Decision:
         async with self.pool.acquire() as conn:
-            existing = await sql.find_by_intent(conn, request.intent_id)
-            if existing is not None:
-                return sql.replay(existing, request)
+            if (earlier := await sql.earlier_decision(conn, request)) is not None:
+                return earlier
             free = await sql.slot_is_free(conn, request.slot_id)  # the check ...
             await self.slow_step()
             status = "confirmed" if free else "rejected"
@@ -34,7 +33,5 @@ class Racy(Strategy):
                 if booking is not None and free:
                     await sql.mark_slot_booked(conn, request.slot_id)
             if booking is None:  # the same intent raced us: answer its decision
-                existing = await sql.find_by_intent(conn, request.intent_id)
-                assert existing is not None
-                return sql.replay(existing, request)
+                return await sql.raced_decision(conn, request)
             return Decision(Outcome.CREATED if free else Outcome.REJECTED, booking)

@@ -21,9 +21,8 @@ class SplitTx(Strategy):
 
     async def book(self, request: BookingRequest) -> Decision:
         async with self.pool.acquire() as conn:
-            existing = await sql.find_by_intent(conn, request.intent_id)
-            if existing is not None:
-                return sql.replay(existing, request)
+            if (earlier := await sql.earlier_decision(conn, request)) is not None:
+                return earlier
             await sql.require_customer(conn, request.customer_id)
             if not await sql.claim_slot(conn, request.slot_id):  # unknown slot: the insert below 404s
                 booking = await sql.insert_booking(conn, request, "rejected")
@@ -37,7 +36,5 @@ class SplitTx(Strategy):
         conn: asyncpg.Connection, request: BookingRequest, booking: Booking | None, outcome: Outcome
     ) -> Decision:
         if booking is None:  # the same intent raced us: answer its decision
-            existing = await sql.find_by_intent(conn, request.intent_id)
-            assert existing is not None
-            return sql.replay(existing, request)
+            return await sql.raced_decision(conn, request)
         return Decision(outcome, booking)
