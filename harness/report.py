@@ -206,6 +206,9 @@ def render_html(history: History, verdict: Verdict, *, replay_command: str = "")
     return "\n".join(parts)
 
 
+_CHAR_W = 7.0  # px per character of the timeline's labels, roughly
+
+
 def _timeline_svg(history: History, verdict: Verdict) -> str:
     end = max((o.time_s for o in history.ops), default=0.0) or 1.0
     height = _TOP + _ROW_H * len(_ROWS) + 20
@@ -225,13 +228,17 @@ def _timeline_svg(history: History, verdict: Verdict) -> str:
     # Fault spans: from the fault's invoke until the next heal of its hop (or the end of the run).
     # One lane per hop, so faults on both hops at once stay readable.
     lane_h = (_ROW_H - 6) // len(Hop)
+    label_end = {hop: 0.0 for hop in Hop}  # where each lane's last label ends, so none overlap
     for start, stop, op in _fault_spans(history, end):
         hop = op.details.hop
         top = y(Process.NEMESIS) + 3 + lane_h * (list(Hop).index(hop) if hop else 0)
         label = f"{op.action.value} {hop.value if hop else ''}"
         out.append(f'<rect class="fault" x="{x(start)}" y="{top}" width="{max(x(stop) - x(start), 2)}" '
-                   f'height="{lane_h - 2}" fill="#5b8def" opacity=".35"><title>{esc(label)}</title></rect>'
-                   f'<text x="{x(start) + 2}" y="{top + lane_h - 6}">{esc(label)}</text>')
+                   f'height="{lane_h - 2}" fill="#5b8def" opacity=".35"><title>{esc(label)}</title></rect>')
+        lane = hop or Hop.CLIENT_APP
+        if x(start) + 2 >= label_end[lane]:  # a crowded label stays in the span's tooltip only
+            out.append(f'<text x="{x(start) + 2}" y="{top + lane_h - 6}">{esc(label)}</text>')
+            label_end[lane] = x(start) + 2 + _CHAR_W * len(label)
     completions = {o.invoke_index: o for o in history.ops if o.invoke_index is not None}
     for op in history.ops:
         if op.kind is not OpKind.INVOKE:
