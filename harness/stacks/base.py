@@ -12,9 +12,10 @@ import httpx
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import StackStartError
+from harness.history import Hop
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
-HOPS = ("client-app", "app-db")
+HOPS = tuple(hop.value for hop in Hop)
 
 
 @dataclass(frozen=True)
