@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from harness.certificate import RUNS_DIR, Certificate, RunRecord, Status, now_ut
 from harness.errors import SimCityError
 from harness.matrix import Matrix, RunSpec
 from harness.report import redact, write_report
-from harness.runinfo import RunInfo, git_sha, simcity_version, write_run_info
+from harness.runinfo import RunInfo, git_sha, sc1_command, simcity_version, write_run_info
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.shard import Shard
 from harness.stacks.base import Stack
@@ -262,11 +261,7 @@ class Certifier:
 
 
 def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str]) -> str:
-    parts = ["simcity", "sc1", "--seed", spec.seed, "--iterations", str(spec.iterations),
-             "--profile", spec.profile, "--stack", kind]
-    for key, value in app_env.items():
-        parts += ["--app-env", f"{key}={value}"]
-    return shlex.join(parts)
+    return sc1_command(spec.seed, spec.profile, kind, app_env, iterations=spec.iterations)
 
 
 def _short(exc: BaseException) -> str:

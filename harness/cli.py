@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import cli_tools
 from harness.errors import SimCityError, UsageError
 from harness.report import redact, render_text, write_report
+from harness.runinfo import sc1_command
 from harness.runner import RunConfig, RunResult, run_sc1, schedule_profile
 from harness.stacks.base import Stack
 from harness.stacks.select import choose_stack
@@ -57,16 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def replay_command(args: argparse.Namespace) -> str:
-    parts = ["simcity", "sc1", "--seed", args.seed, "--iterations", str(args.iterations),
-             "--profile", args.profile, "--stack", args.resolved_stack]
-    for pair in args.app_env:
-        parts += ["--app-env", pair]
+    extra: list[str] = []
     for flag in ("target_url", "rest_url", "restart_cmd"):
         if getattr(args, flag):
-            parts += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+            extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     if args.proxy:
-        parts.append("--proxy")
-    return shlex.join(parts + cli_tools.schedule_flags(args))
+        extra.append("--proxy")
+    return sc1_command(args.seed, args.profile, args.resolved_stack, args.app_env, iterations=args.iterations,
+                       extra=[*extra, *cli_tools.schedule_flags(args)])
 
 
 def cmd_sc1(args: argparse.Namespace, console: Console) -> int:

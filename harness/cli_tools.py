@@ -26,7 +26,7 @@ from harness.history import History, HistoryFormatError
 from harness.matrix import load_matrix
 from harness.replay import label_of, replay, verdict_label
 from harness.report import redact, write_report
-from harness.runinfo import RecordedRun, RunInfo, read_report_dir, write_run_info
+from harness.runinfo import RecordedRun, RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.runner import ProgressCallback, RunResult
 from harness.shard import Shard
 from harness.shrink import NotReproducedError, shrink_run
@@ -347,11 +347,9 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
         secrets = (stack.endpoints.service_key,)
     shrunk = result.shrunk
     steps_arg = ",".join(str(s) for s in shrunk.steps)
-    base = ["simcity", "sc1", "--seed", info.seed, "--profile", info.profile, "--stack", kind]
-    for key, value in app_env.items():
-        base += ["--app-env", f"{key}={value}"]
-    command = shlex.join([*base, "--steps", steps_arg])
-    file_command = shlex.join([*base, "--schedule", str(args.report_dir / "shrunk.json")])
+    command = sc1_command(info.seed, info.profile, kind, app_env, extra=["--steps", steps_arg])
+    file_command = sc1_command(info.seed, info.profile, kind, app_env,
+                               extra=["--schedule", str(args.report_dir / "shrunk.json")])
     numbered = "\n".join(f"{n:>3}. {step}" for n, step in enumerate(shrunk.steps, 1))
     doc = {
         "primary": result.primary, "schedule": shrunk.to_json(), "original": info.schedule.to_json(),

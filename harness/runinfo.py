@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,19 @@ RUN_FILE = "run.json"
 VERDICT_FILE = "verdict.json"
 FORMAT = "simcity-run/1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def sc1_command(seed: str, profile: str, stack: str, app_env: Mapping[str, str] | Sequence[str], *,
+                iterations: int | None = None, extra: Sequence[str] = ()) -> str:
+    """The `simcity sc1` command line that runs this again; `app_env` as a mapping or KEY=VALUE pairs."""
+    parts = ["simcity", "sc1", "--seed", seed]
+    if iterations is not None:
+        parts += ["--iterations", str(iterations)]
+    parts += ["--profile", profile, "--stack", stack]
+    pairs = [f"{k}={v}" for k, v in app_env.items()] if isinstance(app_env, Mapping) else list(app_env)
+    for pair in pairs:
+        parts += ["--app-env", pair]
+    return shlex.join([*parts, *extra])
 
 
 @functools.cache

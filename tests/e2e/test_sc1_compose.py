@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from harness.client import AppClient, TruthReader
-from harness.expectations import EXPECTED_CATCH
 from harness.history import Action, Hop, Process
 from harness.nemesis import Nemesis, load_sources
 from harness.runner import RunConfig, run_sc1
@@ -35,7 +34,7 @@ pytestmark = [pytest.mark.docker]
 
 from harness.errors import StackStartError  # noqa: E402
 from harness.stacks.compose import ComposeStack, project_resources  # noqa: E402
-from tests.e2e.catching import first_catch
+from tests.e2e.catching import assert_caught_for_the_right_invariant
 
 ITERATIONS = 50
 ATOMIC_SEEDS = ["sc1-1", "sc1-2"]
@@ -65,13 +64,7 @@ def test_atomic_passes(atomic_stack: ComposeStack, seed: str) -> None:
 @pytest.mark.parametrize("strategy", CAUGHT_MUTANTS)
 def test_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
     with ComposeStack({"BOOKING_STRATEGY": strategy}) as stack:
-        caught = first_catch(stack, SEEDS_PER_MUTANT, ITERATIONS)
-    assert caught is not None, f"{strategy} passed {SEEDS_PER_MUTANT} seeds of {ITERATIONS} iterations"
-    seed, result = caught
-    first = result.verdict.primary
-    assert first is not None
-    assert first.name in EXPECTED_CATCH[strategy], (
-        f"{strategy} on {seed}: caught as {first.name}, expected one of {sorted(EXPECTED_CATCH[strategy])}")
+        assert_caught_for_the_right_invariant(stack, strategy, SEEDS_PER_MUTANT, ITERATIONS)
 
 
 def _app_state(stack: ComposeStack) -> tuple[str, int]:

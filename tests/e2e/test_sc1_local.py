@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.expectations import EXPECTED_CATCH, MUTANTS
+from harness.expectations import MUTANTS
 from harness.runner import RunConfig, run_sc1
 from harness.stacks.local import LocalStack
-from tests.e2e.catching import first_catch
+from tests.e2e.catching import assert_caught_for_the_right_invariant
 
 ITERATIONS = 50
 ATOMIC_SEEDS = [f"sc1-{n}" for n in range(1, 11)]
@@ -30,13 +30,7 @@ def test_atomic_passes(atomic_stack: LocalStack, seed: str) -> None:
     assert result.verdict.winner is not None and result.verdict.final_state is not None
 
 
-
 @pytest.mark.parametrize("strategy", MUTANTS)
 def test_every_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
     with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
-        caught = first_catch(stack, SEEDS_PER_MUTANT, ITERATIONS)
-    assert caught is not None, f"{strategy} passed {SEEDS_PER_MUTANT} seeds of {ITERATIONS} iterations"
-    seed, result = caught
-    first = result.verdict.primary
-    assert first is not None
-    assert first.name in EXPECTED_CATCH[strategy], f"{strategy} on {seed}: caught as {first.name}, expected one of {sorted(EXPECTED_CATCH[strategy])}"
+        assert_caught_for_the_right_invariant(stack, strategy, SEEDS_PER_MUTANT, ITERATIONS)
