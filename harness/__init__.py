@@ -24,25 +24,18 @@ from harness.errors import (
     UsageError,
 )
 from harness.generator import PROFILES, IntentRef, Profile, Schedule, Step, profile_named
-from harness.history import (
-    Action,
+from harness.contract import (
     Answer,
     BookingRow,
     BookingStatus,
-    Details,
-    Fixture,
-    History,
-    Hop,
-    Intent,
-    Op,
-    OpKind,
-    Process,
-    Recorder,
     SlotSnapshot,
     SlotState,
     classify_booking_answer,
     parse_snapshot,
 )
+from harness.history import Action, Details, Fixture, History, Hop, Intent, Op, OpKind, Process
+from harness.history_io import from_jsonl, to_jsonl
+from harness.recorder import Recorder
 from harness.report import ReportPaths, redact, render_html, render_junit, render_text, write_report
 
 __all__ = [
@@ -52,7 +45,7 @@ __all__ = [
     # history
     "Action", "Answer", "BookingRow", "BookingStatus", "Details", "Fixture", "History", "Hop",
     "Intent", "Op", "OpKind", "Process", "Recorder", "SlotSnapshot", "SlotState",
-    "classify_booking_answer", "parse_snapshot",
+    "classify_booking_answer", "parse_snapshot", "from_jsonl", "to_jsonl",
     # generator
     "PROFILES", "IntentRef", "Profile", "Schedule", "Step", "profile_named",
     # checker

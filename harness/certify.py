@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from harness import coverage
 from harness.certificate import RUNS_DIR, Certificate, RunRecord, Status, now_utc
+from harness.checker import Validity
 from harness.errors import SimCityError
 from harness.matrix import Matrix, RunSpec
 from harness.report import redact, write_report
@@ -221,13 +222,22 @@ class Certifier:
 
         config = RunConfig(seed=spec.seed, iterations=spec.iterations, profile=spec.profile)
         started = time.monotonic()
+        partial: list[str] = []  # the report of a run stopped half-way: evidence is never lost
         try:
-            result = run_sc1(stack, config, on_step)
+            result = run_sc1(stack, config, on_step,
+                             on_stop=lambda so_far: partial.append(self._write_run_report(spec, so_far, stack)))
         except Exception as exc:  # noqa: BLE001 - SimCityError or a bug: either way no verdict
             return RunRecord(spec.seed, spec.profile, spec.iterations, Status.ERROR,
-                             wall_s=time.monotonic() - started, error=_short(exc), worker=worker)
+                             wall_s=time.monotonic() - started, error=_short(exc), worker=worker,
+                             report=partial[0] if partial else None)
         report = self._write_run_report(spec, result, stack)
         primary, first = result.verdict.primary, result.verdict.first_violation
+        if result.verdict.valid is Validity.INCONCLUSIVE:
+            # Not carried out: no verdict on the product either way.
+            return RunRecord(spec.seed, spec.profile, spec.iterations, Status.ERROR,
+                             schedule_hash=result.schedule.hash, report=report, wall_s=result.wall_s,
+                             error=f"INCONCLUSIVE: {result.verdict.reason}", worker=worker,
+                             coverage=coverage.of_history(result.history))
         return RunRecord(
             spec.seed, spec.profile, spec.iterations,
             Status.PASS if result.verdict.passed else Status.FAIL,

@@ -1,9 +1,19 @@
 """SC-1's oracle: a pure function from a recorded history to a Verdict.
 
-After every snapshot the five invariants of CONTRACT.md section 3 are checked against the snapshot
-and everything recorded before it; after the last snapshot, the terminal state (STATE 1 or 2).
-Booking calls that never completed, or completed `info`, are unknown: they may or may not have
-happened, so they neither prove nor excuse anything (Jepsen's crash = unknown).
+After every snapshot read the five invariants of CONTRACT.md section 3 are checked against the
+read and everything recorded before it; after the last read, the terminal state (STATE 1 or 2).
+
+Order is real time, as in Jepsen and Knossos: a read is an interval, from its invoke (recorded
+before the request was sent) to its ok (recorded when the answer arrived), and history order is
+real-time order. A read must reflect every answer that completed BEFORE it was invoked; an answer
+that completed while it was in flight may or may not be in it; a booking invoked after it
+completed cannot be in it; of two reads, only one invoked after the other completed must see at
+least what the first saw. Booking calls that never completed, or completed `info`, are unknown:
+they neither prove nor excuse anything (Jepsen's crash = unknown).
+
+Three verdicts: PASS, FAIL (an invariant broken: a finding about the app) and INCONCLUSIVE
+(nothing illegal seen, but no terminal state because answers stayed unknown): never FAIL on
+unknowns alone, never PASS either.
 """
 
 from __future__ import annotations
@@ -11,19 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from harness.history import (
-    Action,
-    Answer,
-    BookingStatus,
-    Fixture,
-    History,
-    Op,
-    OpKind,
-    Process,
-    SlotSnapshot,
-    SlotState,
-    answered_booking_id,
-)
+from harness.contract import Answer, BookingStatus, SlotSnapshot, SlotState, answered_booking_id
+from harness.history import Action, Fixture, History, Op, OpKind, Process
 
 
 class Invariant(IntEnum):
@@ -93,6 +92,7 @@ _INVARIANT_OF = {
 class Validity(str, Enum):
     PASS = "PASS"
     FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"  # nothing illegal seen, no terminal state reached: no verdict
 
 
 class TerminalState(str, Enum):
@@ -119,10 +119,15 @@ class Verdict:
     final_state: TerminalState | None = None
     winner: Process | None = None
     snapshots_checked: int = 0
+    reason: str | None = None  # why an INCONCLUSIVE verdict could not be PASS, or why a run stopped
 
     @property
     def passed(self) -> bool:
         return self.valid is Validity.PASS
+
+    @property
+    def failed(self) -> bool:
+        return self.valid is Validity.FAIL
 
     @property
     def first_violation(self) -> Violation | None:
@@ -141,6 +146,7 @@ class Verdict:
             "final_state": self.final_state.value if self.final_state else None,
             "winner": self.winner.value if self.winner else None,
             "snapshots_checked": self.snapshots_checked,
+            "reason": self.reason,
             "violations": [
                 {"invariant": v.invariant.value, "invariant_title": v.invariant.title,
                  "name": v.name.value, "message": v.message, "index": v.index,
@@ -151,24 +157,23 @@ class Verdict:
 
 
 def check(history: History, *, terminal: bool = True) -> Verdict:
-    """Check every snapshot of `history`, then (with `terminal=True`) its final state.
+    """Check every snapshot read of `history`, then (with `terminal=True`) its final state.
 
     `terminal=False` checks a run still in progress, e.g. to stop at the first violation.
     """
     run = _Run(history.fixture)
     for op in history.ops:
         run.step(op)
-    final_state = winner = None
+    final_state = winner = reason = None
     if terminal:
-        final_state, winner = run.terminal(history.ops[-1].index if history.ops else 0)
+        final_state, winner, reason = run.terminal(history.ops[-1].index if history.ops else 0)
     violations = tuple(run.violations.values())
-    return Verdict(
-        valid=Validity.FAIL if violations else Validity.PASS,
-        violations=violations,
-        final_state=final_state,
-        winner=winner,
-        snapshots_checked=run.snapshots,
-    )
+    if violations:
+        valid, reason = Validity.FAIL, None
+    else:
+        valid = Validity.INCONCLUSIVE if reason else Validity.PASS
+    return Verdict(valid=valid, violations=violations, final_state=final_state, winner=winner,
+                   snapshots_checked=run.snapshots, reason=reason)
 
 
 @dataclass
@@ -180,15 +185,28 @@ class _Told:
     slot_taken_at: int | None = None
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A snapshot read's interval: the op indexes of its invoke and of its answer."""
+
+    invoked: int
+    completed: int
+
+
 @dataclass
 class _Run:
     fixture: Fixture
     violations: dict[tuple[ViolationName, str], Violation] = field(default_factory=dict)
     issued: set[str] = field(default_factory=set)  # intent ids sent at least once so far
     told: dict[str, _Told] = field(default_factory=dict)
-    seen_confirmed: dict[str, tuple[str, int]] = field(default_factory=dict)  # intent -> (booking, op)
-    crashes: list[int] = field(default_factory=list)
-    confirmed_snapshots: list[tuple[int, str]] = field(default_factory=list)  # (op, intent) pairs
+    seen_confirmed: dict[str, tuple[str, _Read]] = field(default_factory=dict)  # intent -> (booking, read)
+    crashes: list[int] = field(default_factory=list)  # invoke indexes of the crashes
+    confirmed_reads: list[tuple[_Read, str]] = field(default_factory=list)  # (read, confirmed intent)
+    times: dict[int, float] = field(default_factory=dict)  # op index -> seconds, for the messages
+    settle_at: int | None = None  # the settle phase's invoke
+    settle_error: str | None = None  # why the settle phase could not make the app healthy
+    settle_tries: dict[str, int] = field(default_factory=dict)  # intent -> bookings sent while settling
+    decided: set[str] = field(default_factory=set)  # intents with a definite answer (while settling, if any)
     last_snapshot: SlotSnapshot | None = None
     snapshots: int = 0
 
@@ -206,18 +224,32 @@ class _Run:
         intent = self.fixture.by_intent_id(intent_id)
         return f"{intent.process.value}'s intent {intent_id}" if intent else f"intent {intent_id}"
 
+    def the_read(self, read: _Read) -> str:
+        """How a message names a read: its interval, in ops and in seconds."""
+        sent, answered = self.times.get(read.invoked, 0.0), self.times.get(read.completed, 0.0)
+        return f"the read of ops {read.invoked}-{read.completed} (sent {sent:.3f} s, answered {answered:.3f} s)"
+
     def step(self, op: Op) -> None:
+        self.times[op.index] = op.time_s
         if op.kind is OpKind.INVOKE:
             if op.action is Action.RESTART_SIMCITY:
                 # The kill happens after the invoke; anything in flight from now on is unknown.
                 self.crashes.append(op.index)
-            if op.action.is_booking and op.details.intent_id:
+            elif op.action is Action.SETTLE:
+                self.settle_at = op.index
+                self.decided.clear()  # from now on only the settle phase's answers decide
+            elif op.action.is_booking and op.details.intent_id:
                 self.issued.add(op.details.intent_id)
+                if self.settle_at is not None:
+                    self.settle_tries[op.details.intent_id] = self.settle_tries.get(op.details.intent_id, 0) + 1
             return
+        if op.action is Action.SETTLE and op.details.error:
+            self.settle_error = op.details.error
         if op.action.is_booking:
             self.answer(op)
         if op.snapshot is not None:
-            self.snapshot(op, op.snapshot)
+            invoked = op.invoke_index if op.invoke_index is not None else op.index
+            self.snapshot(_Read(invoked, op.index), op.snapshot)
 
     # --- invariant 5, at the answer ---
 
@@ -226,6 +258,8 @@ class _Run:
         intent_id = op.details.intent_id
         if op.kind is OpKind.INFO or answer is None or intent_id is None:
             return
+        if answer.is_definite:
+            self.decided.add(intent_id)
         told = self.told.setdefault(intent_id, _Told())
         if answer.is_confirmed:
             booking_id = answered_booking_id(op.details.body)
@@ -244,13 +278,16 @@ class _Run:
                               f"{self.who(intent_id)} (op {op.index}) were told confirmed", op.index)
             if told.confirmed_at is None:
                 told.confirmed_at, told.booking_id = op.index, booking_id
-                # Snapshots taken while this call was in flight must not show another winner.
+                # This intent became confirmed somewhere inside its call. A read that ended after
+                # the call was sent and showed another winner contradicts it: one of the two
+                # confirmations was not exclusive, or not stable.
                 since = op.invoke_index if op.invoke_index is not None else op.index
-                for at, winner in self.confirmed_snapshots:
-                    if at > since and winner != intent_id:
+                for read, winner in self.confirmed_reads:
+                    if read.completed > since and winner != intent_id:
                         self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
-                                  f"{self.who(intent_id)} was told confirmed (op {op.index}) but "
-                                  f"{self.who(winner)} was the confirmed booking at op {at}", op.index)
+                                  f"{self.who(intent_id)} was told confirmed (op {op.index}, sent at "
+                                  f"op {since}) but {self.who(winner)} was the confirmed booking in "
+                                  f"{self.the_read(read)}", op.index)
         elif answer is Answer.SLOT_TAKEN:
             if told.confirmed_at is not None:
                 self.flag(ViolationName.CONFLICTING_ANSWERS, intent_id,
@@ -259,36 +296,40 @@ class _Run:
             if told.slot_taken_at is None:
                 told.slot_taken_at = op.index
             if intent_id in self.seen_confirmed:
-                _, at = self.seen_confirmed[intent_id]
+                # A 409 promises "never confirmed": no order of events excuses a read that saw it.
+                _, read = self.seen_confirmed[intent_id]
                 self.flag(ViolationName.REJECTED_BUT_CONFIRMED, intent_id,
-                          f"{self.who(intent_id)} was told slot_taken (op {op.index}) although the "
-                          f"database showed it confirmed at op {at}", op.index)
+                          f"{self.who(intent_id)} was told slot_taken (op {op.index}) although "
+                          f"{self.the_read(read)} showed it confirmed", op.index)
 
-    # --- invariants 1-5, at a snapshot ---
+    # --- invariants 1-5, at a snapshot read ---
 
-    def snapshot(self, op: Op, snap: SlotSnapshot) -> None:
+    def snapshot(self, read: _Read, snap: SlotSnapshot) -> None:
         self.snapshots += 1
         self.last_snapshot = snap
         confirmed = snap.confirmed
-        i = op.index
+        i = read.completed
         if len(confirmed) > 1:
             self.flag(ViolationName.DOUBLE_BOOKING, "slot",
-                      f"{len(confirmed)} confirmed bookings on slot {snap.slot_id}: "
+                      f"{len(confirmed)} confirmed bookings on slot {snap.slot_id} in {self.the_read(read)}: "
                       + ", ".join(f"{b.id} ({self.who(b.intent_id)})" for b in confirmed), i)
         if snap.state is SlotState.FREE and confirmed:
             self.flag(ViolationName.FREE_WITH_CONFIRMED, "slot",
-                      f"slot {snap.slot_id} is free but booking {confirmed[0].id} is confirmed", i)
+                      f"slot {snap.slot_id} is free but booking {confirmed[0].id} is confirmed, in "
+                      f"{self.the_read(read)}", i)
         if snap.state is SlotState.BOOKED and not confirmed:
             self.flag(ViolationName.BOOKED_WITHOUT_BOOKING, "slot",
-                      f"slot {snap.slot_id} is booked but no booking on it is confirmed", i)
-        self.coherence(snap, i)
-        self.stability(snap, i)
-        self.agreement(snap, i)
+                      f"slot {snap.slot_id} is booked but no booking on it is confirmed, in "
+                      f"{self.the_read(read)}", i)
+        self.coherence(snap, read)
+        self.stability(snap, read)
+        self.agreement(snap, read)
         for row in confirmed:
-            self.confirmed_snapshots.append((i, row.intent_id))
-            self.seen_confirmed.setdefault(row.intent_id, (row.id, i))
+            self.confirmed_reads.append((read, row.intent_id))
+            self.seen_confirmed.setdefault(row.intent_id, (row.id, read))
 
-    def coherence(self, snap: SlotSnapshot, i: int) -> None:
+    def coherence(self, snap: SlotSnapshot, read: _Read) -> None:
+        i = read.completed
         if snap.slot_id != self.fixture.slot_id:
             self.flag(ViolationName.WRONG_SLOT, "snapshot",
                       f"the snapshot is of slot {snap.slot_id}, not the fixture's {self.fixture.slot_id}", i)
@@ -296,13 +337,17 @@ class _Run:
         for row in snap.bookings:
             if row.intent_id in seen:
                 self.flag(ViolationName.DUPLICATE_INTENT, row.intent_id,
-                          f"{self.who(row.intent_id)} appears in more than one booking on the slot", i)
+                          f"{self.who(row.intent_id)} appears in more than one booking on the slot, in "
+                          f"{self.the_read(read)}", i)
             seen.add(row.intent_id)
             intent = self.fixture.by_intent_id(row.intent_id)
+            # `issued` holds every booking invoked before this read completed: one sent later
+            # cannot be in it.
             if intent is None or row.intent_id not in self.issued:
                 why = "that the harness never issued" if intent is None else "before the harness sent it"
                 self.flag(ViolationName.BOOKING_WITHOUT_INTENT, row.intent_id,
-                          f"booking {row.id} ({row.status.value}) carries intent {row.intent_id} {why}", i)
+                          f"booking {row.id} ({row.status.value}) carries intent {row.intent_id} {why}: "
+                          f"{self.the_read(read)} shows it", i)
                 continue
             if row.slot_id != intent.slot_id:
                 self.flag(ViolationName.WRONG_SLOT, row.intent_id,
@@ -313,66 +358,76 @@ class _Run:
                           f"booking {row.id} of {self.who(row.intent_id)} names customer "
                           f"{row.customer_id}, the intent was for {intent.customer_id}", i)
 
-    def stability(self, snap: SlotSnapshot, i: int) -> None:
+    def stability(self, snap: SlotSnapshot, read: _Read) -> None:
+        i = read.completed
         confirmed_now = {b.intent_id: b for b in snap.confirmed}
-        for intent_id, (booking_id, seen_at) in self.seen_confirmed.items():
+        for intent_id, (booking_id, seen) in self.seen_confirmed.items():
+            if seen.completed >= read.invoked:
+                continue  # the two reads overlap: this one may have been served before that one
             row = confirmed_now.get(intent_id)
             if row is not None:
                 if row.id != booking_id:
                     self.flag(ViolationName.BOOKING_ID_CHANGED, intent_id,
-                              f"{self.who(intent_id)} was confirmed as booking {booking_id} (op "
-                              f"{seen_at}), now as booking {row.id}", i)
+                              f"{self.who(intent_id)} was confirmed as booking {booking_id} in "
+                              f"{self.the_read(seen)}, now as booking {row.id} in {self.the_read(read)}", i)
                 continue
             now = ", ".join(r.status.value for r in snap.rows_for(intent_id)) or "absent"
             others = [b for b in snap.confirmed if b.intent_id != intent_id]
             if others:
                 self.flag(ViolationName.WINNER_FLIP, intent_id,
-                          f"{self.who(intent_id)} was confirmed (op {seen_at}); now it is {now} and "
-                          f"{self.who(others[0].intent_id)} is confirmed", i)
+                          f"{self.who(intent_id)} was confirmed in {self.the_read(seen)}; in "
+                          f"{self.the_read(read)} it is {now} and {self.who(others[0].intent_id)} is "
+                          "confirmed", i)
                 continue
-            crashes = [c for c in self.crashes if c > seen_at]
+            # A crash that may have struck after the first read saw the booking and before this one.
+            crashes = [c for c in self.crashes if seen.invoked < c < read.completed]
             if crashes:
                 self.flag(ViolationName.BOOKING_LOST_AFTER_CRASH, intent_id,
-                          f"booking {booking_id} of {self.who(intent_id)} was confirmed (op {seen_at}); "
-                          f"after the crash at op {crashes[0]} it is {now}", i)
+                          f"booking {booking_id} of {self.who(intent_id)} was confirmed in "
+                          f"{self.the_read(seen)}; after the crash at op {crashes[0]} it is {now} in "
+                          f"{self.the_read(read)}", i)
             else:
                 self.flag(ViolationName.BOOKING_LOST, intent_id,
-                          f"booking {booking_id} of {self.who(intent_id)} was confirmed (op {seen_at}); "
-                          f"now it is {now}, with no crash in between", i)
+                          f"booking {booking_id} of {self.who(intent_id)} was confirmed in "
+                          f"{self.the_read(seen)}; in {self.the_read(read)} it is {now}, with no crash "
+                          "in between", i)
 
-    def agreement(self, snap: SlotSnapshot, i: int) -> None:
+    def agreement(self, snap: SlotSnapshot, read: _Read) -> None:
+        i = read.completed
         confirmed_now = {b.intent_id: b for b in snap.confirmed}
         for intent_id, told in self.told.items():
             if intent_id in confirmed_now and told.slot_taken_at is not None:
                 self.flag(ViolationName.REJECTED_BUT_CONFIRMED, intent_id,
                           f"{self.who(intent_id)} was told slot_taken (op {told.slot_taken_at}) but "
-                          f"is confirmed in the database", i)
-            if told.confirmed_at is None:
+                          f"is confirmed in {self.the_read(read)}", i)
+            # Only an answer that completed before the read was sent must be in it; one that
+            # arrived while the read was in flight may have been committed after the read's view.
+            if told.confirmed_at is None or told.confirmed_at >= read.invoked:
                 continue
             row = confirmed_now.get(intent_id)
             others = [b for b in snap.confirmed if b.intent_id != intent_id]
             if others:
                 self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
-                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) but "
-                          f"{self.who(others[0].intent_id)} is confirmed", i)
+                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) before "
+                          f"{self.the_read(read)}, which shows {self.who(others[0].intent_id)} confirmed", i)
             elif row is None:
                 now = ", ".join(r.status.value for r in snap.rows_for(intent_id)) or "absent"
                 self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
-                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) but "
-                          f"the database shows it {now}", i)
+                          f"{self.who(intent_id)} was told confirmed (op {told.confirmed_at}) before "
+                          f"{self.the_read(read)}, which shows it {now}", i)
             elif told.booking_id and row.id != told.booking_id:
                 self.flag(ViolationName.ACK_NOT_HONOURED, intent_id,
                           f"{self.who(intent_id)} was told booking {told.booking_id} (op "
-                          f"{told.confirmed_at}) but the database confirms booking {row.id}", i)
+                          f"{told.confirmed_at}) before {self.the_read(read)}, which confirms booking {row.id}", i)
 
     # --- after settling ---
 
-    def terminal(self, last_index: int) -> tuple[TerminalState | None, Process | None]:
+    def terminal(self, last_index: int) -> tuple[TerminalState | None, Process | None, str | None]:
+        """The final state and winner, or why there is none: a reason (INCONCLUSIVE) when answers
+        stayed unknown, a NO_TERMINAL_STATE violation when every intent had a definite answer."""
         snap = self.last_snapshot
         if snap is None:
-            self.flag(ViolationName.NO_TERMINAL_STATE, "terminal",
-                      "the history holds no snapshot, so no final state can be checked", last_index)
-            return None, None
+            return None, None, "no snapshot read completed, so no final state could be checked"
         for state, winner, loser in ((TerminalState.STATE_1, Process.C1, Process.C2),
                                      (TerminalState.STATE_2, Process.C2, Process.C1)):
             won = snap.rows_for(self.fixture.intent_of(winner).intent_id)
@@ -380,9 +435,21 @@ class _Run:
             if (snap.state is SlotState.BOOKED and len(snap.confirmed) == 1
                     and len(won) == 1 and won[0].status is BookingStatus.CONFIRMED
                     and all(r.status in (BookingStatus.REJECTED, BookingStatus.FAILED) for r in lost)):
-                return state, winner
+                return state, winner, None
         rows = "; ".join(f"{self.who(b.intent_id)}: {b.status.value}" for b in snap.bookings) or "no bookings"
+        found = f"after settling the slot is {snap.state.value} with {rows}"
+        undecided = [i for i in self.fixture.intents if i.intent_id not in self.decided]
+        if undecided:
+            if self.settle_at is not None:
+                phase = "in the settle phase"
+                unknown = ", ".join(f"{i.process.value} ({self.settle_tries.get(i.intent_id, 0)} tries)"
+                                    for i in undecided)
+            else:
+                phase, unknown = "at all", ", ".join(i.process.value for i in undecided)
+            why = f"; {self.settle_error}" if self.settle_error else ""
+            return None, None, (f"{found}, and no definite answer came {phase} for {unknown}: every "
+                                f"answer stayed unknown{why}")
         self.flag(ViolationName.NO_TERMINAL_STATE, "terminal",
-                  f"after settling the slot is {snap.state.value} with {rows}: neither STATE 1 "
-                  f"(C1 confirmed, C2 rejected/failed/absent) nor STATE 2 (the mirror)", last_index)
-        return None, None
+                  f"{found}: neither STATE 1 (C1 confirmed, C2 rejected/failed/absent) nor STATE 2 "
+                  "(the mirror), although both intents had a definite answer", last_index)
+        return None, None, None

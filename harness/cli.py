@@ -1,5 +1,6 @@
 """`simcity`: the command line. Exit codes: 0 PASS, 1 FAIL (the product broke an invariant),
-2 bad usage, 3 infrastructure trouble (never reported as PASS or as a product FAIL)."""
+2 bad usage, 3 INCONCLUSIVE or infrastructure trouble (never reported as PASS or as a product
+FAIL), 130 interrupted."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -16,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import cli_tools
 from harness.errors import SimCityError, UsageError
-from harness.report import redact, render_text, write_report
+from harness.checker import Validity
+from harness.report import ensure_writable, redact, render_text, write_report
 from harness.runinfo import sc1_command
 from harness.runner import RunConfig, RunResult, run_sc1, schedule_profile
 from harness.stacks.base import Stack
@@ -78,24 +80,40 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
     config = RunConfig(seed=args.seed, iterations=args.iterations, profile=args.profile,
                        schedule=cli_tools.explicit_schedule(args))
     report_dir = args.report_dir or Path("reports") / f"{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ensure_writable(report_dir)
+    secrets: list[str] = []
+
+    def save(result: RunResult) -> Path:
+        replay = replay_command(args)
+        paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
+        cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        return paths.html
+
+    def save_partial(result: RunResult) -> None:
+        html_path = save(result)
+        print(f"simcity: the run so far ({result.verdict.valid.value}) is saved: {html_path}", file=sys.stderr)
+
     with stack:
         console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
-        result = _run_with_progress(stack, config, console, quiet=args.json)
-        secrets = [stack.endpoints.service_key]
-    replay = replay_command(args)
-    paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
-    cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        secrets.append(stack.endpoints.service_key)
+        result = _run_with_progress(stack, config, console, quiet=args.json, on_stop=save_partial)
+    html_path = save(result)
+    verdict = result.verdict
     if args.json:
-        print(redact(json.dumps(_summary(result, report_dir, replay), indent=2), secrets), flush=True)
+        print(redact(json.dumps(_summary(result, report_dir, replay_command(args)), indent=2), secrets), flush=True)
     else:
-        text = render_text(result.history, result.verdict, replay_command=replay)
+        text = render_text(result.history, verdict, replay_command=replay_command(args))
         console.print(redact(text, secrets), highlight=False, markup=False)
-        style = "bold green" if result.verdict.passed else "bold red"
-        console.print(f"[{style}]{'PASS' if result.verdict.passed else 'FAIL'}[/] - report: {paths.html}")
-    return EXIT_PASS if result.verdict.passed else EXIT_FAIL
+        style = {Validity.PASS: "bold green", Validity.FAIL: "bold red"}.get(verdict.valid, "bold yellow")
+        console.print(f"[{style}]{verdict.valid.value}[/] - report: {html_path}")
+    if verdict.valid is Validity.INCONCLUSIVE:
+        print(f"simcity: INCONCLUSIVE (no verdict on the app): {redact(verdict.reason or '', secrets)}", file=sys.stderr)
+        return EXIT_INFRA
+    return EXIT_PASS if verdict.passed else EXIT_FAIL
 
 
-def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, quiet: bool) -> RunResult:
+def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, quiet: bool,
+                       on_stop: Callable[[RunResult], None]) -> RunResult:
     gen_profile, _ = schedule_profile(config.profile)
     progress = Progress(TextColumn("[bold blue]SC-1"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -106,7 +124,7 @@ def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, qui
         def on_step(done: int, total: int, step: str) -> None:
             progress.update(task, completed=done, total=total, description=step)
 
-        result = run_sc1(stack, config, on_step)
+        result = run_sc1(stack, config, on_step, on_stop=on_stop)
     console.print(f"seed {config.seed}, profile {gen_profile.name}, schedule hash {result.schedule.hash}, "
                   f"{len(result.schedule.steps)} actions", highlight=False)
     return result

@@ -22,10 +22,12 @@ from harness.certificate import Certificate, merge, read_certificate, write_cert
 from harness.certify import Certifier, CertifyPlan, max_jobs
 from harness.errors import UsageError
 from harness.generator import Schedule
-from harness.history import History, HistoryFormatError
+from harness.errors import HistoryFormatError
+from harness.history import History
+from harness.history_io import from_jsonl
 from harness.matrix import load_matrix
 from harness.replay import label_of, replay, verdict_label
-from harness.report import redact, write_report
+from harness.report import ensure_writable, redact, write_report
 from harness.runinfo import RecordedRun, RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.runner import ProgressCallback, RunResult
 from harness.shard import Shard
@@ -211,6 +213,7 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
     specs = shard.select(matrix.runs())
     jobs, why = max_jobs(kind, args.jobs, len(specs), stack_class(kind))
     out = args.out or Path("reports") / f"certify-{matrix.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ensure_writable(out, "--out")
     console.print(f"certify: matrix {matrix.name} ({len(matrix)} runs, hash {matrix.hash}), shard {shard}: "
                   f"{len(specs)} runs of {matrix.iterations} actions on {kind} stacks x {jobs}"
                   + (f" ({why})" if why else ""), highlight=False, markup=False)
@@ -377,7 +380,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
 def _history(report_dir: Path) -> History | None:
     path = report_dir / "history.jsonl"
     try:
-        return History.from_jsonl(path.read_text(encoding="utf-8"))
+        return from_jsonl(path.read_text(encoding="utf-8"))
     except (OSError, HistoryFormatError):
         return None  # only an optimisation (the cut after the break) is lost
 

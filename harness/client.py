@@ -15,9 +15,8 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError, RestUnreachableError, UsageError
-from harness.history import JSON, Fixture, Intent, Process, SlotSnapshot, parse_snapshot
-
-SNAPSHOT_SELECT = "id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)"
+from harness.contract import JSON, SlotSnapshot, parse_snapshot, snapshot_params
+from harness.history import Fixture, Intent, Process
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class TruthReader:
     async def snapshot(self, slot_id: str) -> SlotSnapshot:
         """Read the slot and all its bookings. Transport errors are retried (bounded); REST that
         stays unreachable or refuses is infrastructure trouble, never a product verdict."""
-        params = {"id": f"eq.{slot_id}", "select": SNAPSHOT_SELECT}
+        params = snapshot_params(slot_id)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(httpx.TransportError),

@@ -20,7 +20,7 @@ from harness.stacks.base import Stack
 
 
 def verdict_label(valid: str, primary: str | None) -> str:
-    return f"FAIL {primary}" if valid == "FAIL" else "PASS"
+    return f"FAIL {primary}" if valid == "FAIL" else valid
 
 
 def label_of(verdict: Verdict) -> str:

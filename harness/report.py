@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.checker import Invariant, Verdict
+from harness.errors import UsageError
 from harness.history import FAULT_ACTIONS, Action, History, Hop, Op, OpKind, Process, count_actions
+from harness.history_io import to_jsonl
 
 REDACTED = "[REDACTED]"
 # A JWT (header.payload.signature, base64url) or any base64url run that starts like a JSON header.
@@ -38,6 +41,21 @@ class ReportPaths:
     html: Path
 
 
+def ensure_writable(directory: Path, what: str = "report dir") -> None:
+    """Refuse a report dir that cannot be written, before any stack starts, so that a finished
+    verdict is never lost at the end. Creates nothing: the nearest existing ancestor must be a
+    writable directory."""
+    existing = directory
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {directory}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {directory}: {existing} is not writable")
+
+
 def write_report(directory: Path, history: History, verdict: Verdict, *, replay_command: str = "",
                  secrets: Sequence[str] = ()) -> ReportPaths:
     """Write the four report files into `directory` (created if missing)."""
@@ -46,7 +64,7 @@ def write_report(directory: Path, history: History, verdict: Verdict, *, replay_
                         directory / "junit.xml", directory / "report.html")
     verdict_json = {**verdict.to_json(), "replay_command": replay_command or None}
     contents = {
-        paths.history: history.to_jsonl(),
+        paths.history: to_jsonl(history),
         paths.verdict: json.dumps(verdict_json, indent=2) + "\n",
         paths.junit: render_junit(history, verdict),
         paths.html: render_html(history, verdict, replay_command=replay_command),
@@ -80,7 +98,7 @@ def render_junit(history: History, verdict: Verdict) -> str:
 
 def render_text(history: History, verdict: Verdict, *, replay_command: str = "",
                 context_ops: int = 5) -> str:
-    """The PASS summary, or the FAIL forensic snapshot, as plain text."""
+    """The PASS summary, the INCONCLUSIVE reason, or the FAIL forensic snapshot, as plain text."""
     counts = count_actions(history.ops)
     answers = _answer_counts(history)
     figures = (
@@ -95,10 +113,18 @@ def render_text(history: History, verdict: Verdict, *, replay_command: str = "",
         state = verdict.final_state.value.replace("_", " ") if verdict.final_state else "not checked"
         winner = verdict.winner.value if verdict.winner else "none"
         return f"SC-1 PASS: final state {state}, winner {winner}\n{figures}\n"
+    if not verdict.failed:
+        lines = [f"SC-1 INCONCLUSIVE (no verdict on the app): {verdict.reason}", "",
+                 *_forensic_snapshot(history, history.ops[-1].index if history.ops else 0), "", figures]
+        if replay_command:
+            lines += ["", f"replay: {replay_command}"]
+        return "\n".join(lines) + "\n"
     first = verdict.primary
     assert first is not None  # a FAIL verdict always names what failed
     lines = [f"SC-1 FAIL: {first.name.value} (invariant {first.invariant.value}: {first.invariant.title})",
              f"  {first.message}", ""]
+    if verdict.reason:
+        lines += [f"note: {verdict.reason}", ""]
     lines.append("all violations:")
     lines += [f"  - {v.name.value} at op {v.index} (seen {v.occurrences}x): {v.message}"
               for v in verdict.violations]
@@ -128,7 +154,9 @@ def _forensic_snapshot(history: History, index: int) -> list[str]:
     snap = op.snapshot
     assert snap is not None
     f = history.fixture
-    lines = [f"slot {snap.slot_id} (vendor {snap.vendor_id}): {snap.state.value} at op {op.index}",
+    sent = next((o for o in history.ops if o.index == op.invoke_index), op)
+    lines = [f"slot {snap.slot_id} (vendor {snap.vendor_id}): {snap.state.value}, in the read of ops "
+             f"{sent.index}-{op.index} (sent {sent.time_s:.3f} s, answered {op.time_s:.3f} s)",
              f"bookings ({len(snap.bookings)}):"]
     for b in snap.bookings:
         intent = f.by_intent_id(b.intent_id)
@@ -165,7 +193,7 @@ _COLOURS = {OpKind.OK: "#2e9d4c", OpKind.FAIL: "#d9822b", OpKind.INFO: "#8a8a8a"
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-h1.pass{color:#2e9d4c} h1.fail{color:#c0392b}
+h1.pass{color:#2e9d4c} h1.fail{color:#c0392b} h1.inconclusive{color:#b7950b}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
 .legend span{display:inline-block;margin-right:1em} .sw{width:12px;height:12px;display:inline-block;vertical-align:middle}
 svg text{font-size:11px;font-family:monospace}
@@ -181,6 +209,8 @@ def render_html(history: History, verdict: Verdict, *, replay_command: str = "")
         title += f": {verdict.final_state.value.replace('_', ' ')}, winner {verdict.winner.value if verdict.winner else '-'}"
     elif verdict.primary:
         title += f": {verdict.primary.name.value}"
+    elif verdict.reason:
+        title += " (no verdict on the app)"
     esc = html.escape
     legend = "".join(f'<span><i class="sw" style="background:{c}"></i> {k.value}</span>'
                      for k, c in _COLOURS.items())

@@ -128,7 +128,7 @@ class RecordedRun:
 
     directory: Path
     info: RunInfo
-    valid: str  # PASS / FAIL
+    valid: str  # PASS / FAIL / INCONCLUSIVE
     primary: str | None  # the headline violation name of a FAIL
     first_index: int | None  # op index of the first violation
 
@@ -143,8 +143,8 @@ def read_report_dir(directory: Path) -> RecordedRun:
                          "reports were replayable; rerun with the replay command in verdict.json)")
     info = RunInfo.from_json(_load(run_path))
     verdict = _load(directory / VERDICT_FILE)
-    if not isinstance(verdict, dict) or verdict.get("valid") not in ("PASS", "FAIL"):
-        raise UsageError(f"{directory / VERDICT_FILE}: no verdict (valid PASS or FAIL)")
+    if not isinstance(verdict, dict) or verdict.get("valid") not in ("PASS", "FAIL", "INCONCLUSIVE"):
+        raise UsageError(f"{directory / VERDICT_FILE}: no verdict (valid PASS, FAIL or INCONCLUSIVE)")
     violations = verdict.get("violations") or []
     try:
         primary = min(violations, key=lambda v: (int(v["invariant"]), int(v["index"])), default=None)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from harness.checker import Verdict, check
+from harness.checker import Validity, Verdict, check
 from harness.client import AppClient, BookingReply, TruthReader
-from harness.errors import InfrastructureError, UsageError
+from harness.errors import InfrastructureError, SimCityError, UsageError
 from harness.generator import PROFILES, Profile, Schedule, Step
-from harness.history import Action, Details, History, Intent, Op, OpKind, Process, Recorder
+from harness.history import Action, Details, History, Intent, Op, OpKind, Process
+from harness.recorder import Recorder
 from harness.nemesis import DEFAULT_SOURCES, Nemesis, load_sources
 from harness.stacks.base import Stack
 from toxics import list_profiles
@@ -88,9 +89,39 @@ class Run:
                              "give --restart-cmd (or --profile calm, or --steps without restart_simcity())")
         self.sources = load_sources(overrides)
         self.inflight: set[asyncio.Task[None]] = set()
+        self.recorder: Recorder | None = None  # from the fixture on: what `partial` saves
+        self.crashes = 0
+        self.restart_seconds: list[float] = []
+        self._started = self._cpu_started = 0.0
+
+    def partial(self, reason: str) -> RunResult | None:
+        """The run so far, for a run that could not finish (infrastructure trouble, Ctrl-C): its
+        history and the verdict so far. A violation already seen stays a FAIL (a finding about the
+        app, whatever stopped the run); otherwise the verdict is INCONCLUSIVE, with `reason`."""
+        if self.recorder is None:
+            return None
+        history = self.recorder.history()
+        verdict = check(history, terminal=False)
+        if verdict.failed:
+            verdict = replace(verdict, reason=f"the run stopped early: {reason}")
+        else:
+            verdict = replace(verdict, valid=Validity.INCONCLUSIVE, reason=reason)
+        return RunResult(self.schedule, history, verdict, time.monotonic() - self._started,
+                         self.crashes, self.restart_seconds, time.process_time() - self._cpu_started)
+
+    async def read(self, recorder: Recorder, truth: TruthReader, slot: str) -> None:
+        """One snapshot read, recorded as an interval: invoked before the request is sent,
+        completed when its answer is parsed (CONTRACT.md section 3)."""
+        invoke = recorder.read_invoke()
+        try:
+            snapshot = await truth.snapshot(slot)
+        except SimCityError as exc:
+            recorder.read_failed(invoke, str(exc))
+            raise
+        recorder.read_ok(invoke, snapshot)
 
     async def execute(self) -> RunResult:
-        started, cpu_started = time.monotonic(), time.process_time()
+        self._started, self._cpu_started = started, cpu_started = time.monotonic(), time.process_time()
         endpoints = self.stack.endpoints
         app = AppClient(endpoints.app_url, timeout_s=self.config.request_timeout_s)
         truth = TruthReader(endpoints.rest_url, endpoints.service_key)
@@ -101,15 +132,15 @@ class Run:
             await asyncio.to_thread(nemesis.heal_all)
             await self.wait_healthy(app, "before the run")
             fixture = await app.create_fixture(self.config.seed)
-            recorder = Recorder(fixture)
+            self.recorder = recorder = Recorder(fixture)
             slot = fixture.slot_id
-            recorder.snapshot(await truth.snapshot(slot))
+            await self.read(recorder, truth, slot)
             verdict: Verdict | None = None
             total = len(self.schedule.steps)
             for number, step in enumerate(self.schedule.steps, 1):
                 await self.perform(step, recorder, fixture.intent_of, app, nemesis)
                 await asyncio.sleep(self.config.step_pause_s)
-                recorder.snapshot(await truth.snapshot(slot))
+                await self.read(recorder, truth, slot)
                 if self.progress:
                     self.progress(number, total, str(step))
                 if self.config.stop_at_first_violation:
@@ -120,14 +151,14 @@ class Run:
                         # the forensic snapshot shows the rows).
                         if self.inflight:
                             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
-                        recorder.snapshot(await truth.snapshot(slot))
+                        await self.read(recorder, truth, slot)
                         verdict = check(recorder.history(), terminal=False)
                         break
             if verdict is None:
                 await self.settle(recorder, fixture.intents, app, truth, nemesis)
                 verdict = check(recorder.history(), terminal=True)
             return RunResult(self.schedule, recorder.history(), verdict, time.monotonic() - started,
-                             nemesis.crashes, nemesis.restart_seconds, time.process_time() - cpu_started)
+                             self.crashes, self.restart_seconds, time.process_time() - cpu_started)
         finally:
             for task in self.inflight:
                 task.cancel()
@@ -155,6 +186,7 @@ class Run:
         invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop))
         if step.action is Action.RESTART_SIMCITY:
             took = await asyncio.to_thread(nemesis.crash)
+            self.crashes, self.restart_seconds = nemesis.crashes, nemesis.restart_seconds
             recorder.complete(invoke, OpKind.OK, Details(params=(("restart_ms", round(took * 1000)),)))
         elif step.action is Action.HEAL:
             await asyncio.to_thread(nemesis.heal, step.hop)
@@ -177,13 +209,23 @@ class Run:
                 raise InfrastructureError(f"the app was not healthy within {self.config.settle_timeout_s:.0f} s {when}")
             await asyncio.sleep(0.05)
 
+    async def _try_healthy(self, app: AppClient, when: str) -> str | None:
+        """Wait for health; why not, instead of raising: an app that stays unhealthy while
+        settling gets its intents resent all the same, and answers that stay unknown make the
+        verdict INCONCLUSIVE, never a product FAIL."""
+        try:
+            await self.wait_healthy(app, when)
+        except InfrastructureError as exc:
+            return str(exc)
+        return None
+
     async def settle(self, recorder: Recorder, intents: tuple[Intent, ...], app: AppClient,
                      truth: TruthReader, nemesis: Nemesis) -> None:
         """Heal, wait healthy, let in-flight answers land, then resend both intents until each has
         a definite answer (bounded), and take the final snapshot."""
         settle = recorder.invoke(Process.CHECKER, Action.SETTLE)
         await asyncio.to_thread(nemesis.heal_all)
-        await self.wait_healthy(app, "after healing")
+        unhealthy = await self._try_healthy(app, "after healing")
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
         # Both customers resend together, as real ones would: until each has a definite answer.
@@ -195,10 +237,27 @@ class Run:
             if not pending:
                 break
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-        recorder.snapshot(await truth.snapshot(intents[0].slot_id))
-        recorder.complete(settle, OpKind.OK)
+        await self.read(recorder, truth, intents[0].slot_id)
+        recorder.complete(settle, OpKind.OK, Details(error=unhealthy))
 
 
-def run_sc1(stack: Stack, config: RunConfig, progress: ProgressCallback | None = None) -> RunResult:
-    """Run SC-1 once against a started stack."""
-    return asyncio.run(Run(stack, config, progress).execute())
+def stop_reason(exc: BaseException) -> str:
+    """One line on what stopped a run, for the report it leaves."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C) before the run finished"
+    return f"infrastructure trouble: {exc}"
+
+
+def run_sc1(stack: Stack, config: RunConfig, progress: ProgressCallback | None = None, *,
+            on_stop: Callable[[RunResult], None] | None = None) -> RunResult:
+    """Run SC-1 once against a started stack. A run stopped by infrastructure trouble or Ctrl-C
+    hands what it recorded so far to `on_stop` (to be saved: evidence is never lost), then the
+    exception goes on."""
+    run = Run(stack, config, progress)
+    try:
+        return asyncio.run(run.execute())
+    except (SimCityError, KeyboardInterrupt) as exc:
+        partial = run.partial(stop_reason(exc))
+        if partial is not None and on_stop is not None:
+            on_stop(partial)
+        raise

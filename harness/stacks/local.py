@@ -3,6 +3,10 @@
     harness --(proxy `app`)--> booking-app (2+ processes) --(proxy `app_db`)--> PostgreSQL
     harness -----------------> simcity-rest ------------------------------------^  (truth, no faults)
 
+`distance` places REST and the database far away, as a hosted Supabase project is: a second
+simcity-toxiproxy (the "WAN", which the nemesis never heals) adds a steady latency per round trip
+to harness -> REST (`rest`) and to app -> database (`app-db`, behind the faultable proxy).
+
 Crash = SIGKILL of the app's whole process group and a respawn, as CONTRACT.md section 4 asks.
 """
 
@@ -19,13 +23,17 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from harness.auth import mint_key, new_jwt_secret
-from harness.errors import StackStartError
+from harness.errors import StackStartError, UsageError
 from harness.postgres import LocalPostgres, free_port
 from harness.process import ManagedProcess
 from harness.stacks.base import Stack, StackEndpoints, wait_healthy
+from toxics import ToxiproxyController
+from toxics.control import Toxic
 
 APP_PROXY = "app"
 DB_PROXY = "app_db"
+# The hops `distance` can lengthen: harness -> REST, and app -> database.
+DISTANCE_HOPS = ("rest", "app-db")
 
 
 class LocalStack(Stack):
@@ -40,7 +48,14 @@ class LocalStack(Stack):
         with_app: bool = True,
         root: Path | None = None,
         seed: int | None = None,
+        distance: Mapping[str, int] | None = None,
     ) -> None:
+        unknown = set(distance or {}) - set(DISTANCE_HOPS)
+        if unknown:
+            raise UsageError(f"distance: unknown hop(s) {', '.join(sorted(unknown))}; known: {', '.join(DISTANCE_HOPS)}")
+        if any(ms < 0 for ms in (distance or {}).values()):
+            raise UsageError("distance: a latency must be >= 0 ms")
+        self.distance = {hop: ms for hop, ms in (distance or {}).items() if ms > 0}
         self.app_env = dict(app_env or {})
         self.with_app = with_app
         self.seed = seed
@@ -66,7 +81,8 @@ class LocalStack(Stack):
 
     def describe(self) -> str:
         strategy = self.app_env.get("BOOKING_STRATEGY", "atomic")
-        return f"local (PostgreSQL, simcity-rest, simcity-toxiproxy, booking-app[{strategy}])"
+        far = "".join(f", {hop} {ms} ms away" for hop, ms in self.distance.items())
+        return f"local (PostgreSQL, simcity-rest, simcity-toxiproxy, booking-app[{strategy}]{far})"
 
     def _spawn(self, process: ManagedProcess) -> ManagedProcess:
         self._processes.append(process)
@@ -87,7 +103,13 @@ class LocalStack(Stack):
         pg = self._postgres
 
         api_port, db_listen, app_listen, app_port, rest_port = (free_port() for _ in range(5))
-        proxies = [{"name": DB_PROXY, "listen": f"127.0.0.1:{db_listen}", "upstream": f"127.0.0.1:{pg.port}"}]
+        rest_url = f"http://127.0.0.1:{rest_port}"
+        db_upstream = f"127.0.0.1:{pg.port}"
+        if self.distance:
+            far = self._far_away({"rest": f"127.0.0.1:{rest_port}", "app-db": db_upstream})
+            rest_url = f"http://{far.get('rest', rest_url.removeprefix('http://'))}"
+            db_upstream = far.get("app-db", db_upstream)
+        proxies = [{"name": DB_PROXY, "listen": f"127.0.0.1:{db_listen}", "upstream": db_upstream}]
         if self.with_app:
             proxies.append({"name": APP_PROXY, "listen": f"127.0.0.1:{app_listen}", "upstream": f"127.0.0.1:{app_port}"})
         config = self.root / "toxiproxy.json"
@@ -116,13 +138,34 @@ class LocalStack(Stack):
             wait_healthy(f"{app_url}/health", what="app through the proxy")
         self._endpoints = StackEndpoints(
             app_url=app_url,
-            rest_url=f"http://127.0.0.1:{rest_port}",
+            rest_url=rest_url,
             service_key=mint_key(self.jwt_secret, "service_role"),
             proxy_api_url=f"http://127.0.0.1:{api_port}",
             proxy_names={"client-app": APP_PROXY, "app-db": DB_PROXY} if self.with_app else {"app-db": DB_PROXY},
             database_url=database_url,
         )
         return self._endpoints
+
+    def _far_away(self, upstreams: Mapping[str, str]) -> dict[str, str]:
+        """Start the WAN proxy: for each hop of `distance`, a listener whose answers arrive that
+        many ms late. Returns hop -> the address to use instead of the upstream."""
+        from toxics.server import toxiproxy_process  # noqa: PLC0415
+
+        api_port = free_port()
+        listens = {hop: f"127.0.0.1:{free_port()}" for hop in self.distance}
+        config = self.root / "wan.json"
+        config.write_text(json.dumps([{"name": f"far_{hop.replace('-', '_')}", "listen": listens[hop],
+                                       "upstream": upstreams[hop]} for hop in self.distance]))
+        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed))
+        wan = ToxiproxyController(f"http://127.0.0.1:{api_port}")
+        try:  # not `with`: that heals on exit, and these toxics are meant to stay
+            for hop, ms in self.distance.items():
+                # Downstream: every request/answer exchange takes `ms` longer, i.e. one round trip.
+                wan.add_toxic(f"far_{hop.replace('-', '_')}", Toxic("latency", name="distance",
+                                                                    attributes={"latency": ms}))
+        finally:
+            wan.close()
+        return listens
 
     def restart_app(self, *, wait_healthy: bool = True) -> float:
         if self._app is None:

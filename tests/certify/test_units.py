@@ -13,7 +13,8 @@ from harness import coverage
 from harness.cli_tools import explicit_schedule
 from harness.errors import ScheduleError, UsageError
 from harness.generator import Schedule, Step
-from harness.history import Action, Hop, OpKind, Process, SlotState
+from harness.contract import SlotState
+from harness.history import Action, Hop, OpKind, Process
 from harness.runinfo import RunInfo, read_report_dir, write_run_info
 from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
 from tests.harness.builders import Builder

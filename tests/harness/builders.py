@@ -77,6 +77,17 @@ class Builder:
         invoke = self.rec.invoke(Process.NEMESIS, Action.HEAL, Details(hop=hop))
         return self.rec.complete(invoke, OpKind.OK, invoke.details)
 
+    def read_invoke(self) -> Op:
+        """The first half of a read whose interval spans the ops recorded until `read_ok`."""
+        return self.rec.read_invoke()
+
+    def read_ok(self, invoke: Op, state: SlotState, *rows: BookingRow) -> Op:
+        return self.rec.read_ok(invoke, SlotSnapshot(SLOT, VENDOR, state, tuple(rows)))
+
+    def settle(self) -> Op:
+        """The start of the settle phase: only answers after it decide an intent."""
+        return self.rec.invoke(Process.CHECKER, Action.SETTLE)
+
     def history(self) -> History:
         return self.rec.history()
 

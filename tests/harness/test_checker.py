@@ -323,28 +323,175 @@ def test_conflicting_answers(second: str) -> None:
 # --- terminal state ----------------------------------------------------------------------------
 
 
-def test_no_terminal_state_when_slot_still_free() -> None:
+def assert_inconclusive(verdict: Verdict, *words: str) -> None:
+    assert verdict.violations == (), [v.message for v in verdict.violations]
+    assert verdict.valid is Validity.INCONCLUSIVE and not verdict.passed and not verdict.failed
+    assert verdict.final_state is None and verdict.winner is None
+    assert verdict.reason and all(w in verdict.reason for w in words), verdict.reason
+
+
+def test_every_answer_unknown_is_inconclusive_never_fail() -> None:
+    # The app was frozen: nothing illegal was seen, and nothing definite either.
     b = Builder()
     b.book(C1, None)
     b.book(C2, None)
+    b.snap(FREE)
+    b.settle()
+    b.book(C1, None, retry=True)
+    b.book(C2, 503, retry=True)
+    b.snap(FREE)
+    assert_inconclusive(check(b.history()), "settle phase", "C1 (1 tries)", "C2 (1 tries)")
+
+
+def test_no_terminal_state_with_definite_answers_fails() -> None:
+    # Both intents were answered slot_taken, yet nobody holds the slot: the app had its chance.
+    b = Builder()
+    b.settle()
+    b.book(C1, 409)
+    b.book(C2, 409)
     b.snap(FREE)
     v = check(b.history())
     assert_fires(v, ViolationName.NO_TERMINAL_STATE, Invariant.TERMINAL)
     assert v.final_state is None and v.winner is None
 
 
-def test_no_terminal_state_when_loser_still_pending() -> None:
+def test_loser_pending_and_unanswered_is_inconclusive() -> None:
     b = Builder()
     b.book(C1, 201)
     b.invoke(C2)
     b.snap(BOOKED, row(C1), row(C2, PENDING))
-    assert_fires(check(b.history()), ViolationName.NO_TERMINAL_STATE, Invariant.TERMINAL)
+    assert_inconclusive(check(b.history()), "C2")
 
 
-def test_no_terminal_state_without_snapshots() -> None:
+def test_loser_pending_after_a_definite_answer_fails() -> None:
     b = Builder()
     b.book(C1, 201)
+    b.book(C2, 409)
+    b.snap(BOOKED, row(C1), row(C2, PENDING))
     assert_fires(check(b.history()), ViolationName.NO_TERMINAL_STATE, Invariant.TERMINAL)
+
+
+def test_answers_before_settling_do_not_decide_the_settle_phase() -> None:
+    b = Builder()
+    b.book(C1, 409)
+    b.book(C2, 409)
+    b.settle()
+    b.book(C1, None, retry=True)
+    b.book(C2, None, retry=True)
+    b.snap(FREE)
+    assert_inconclusive(check(b.history()), "C1", "C2")
+
+
+def test_an_illegal_final_state_fails_whatever_the_unknowns() -> None:
+    b = Builder()
+    b.invoke(C1), b.invoke(C2)
+    b.settle()
+    b.book(C1, None, retry=True)
+    b.book(C2, None, retry=True)
+    b.snap(BOOKED, row(C1), row(C2))
+    assert_fires(check(b.history()), ViolationName.DOUBLE_BOOKING, Invariant.CARDINALITY)
+
+
+def test_no_snapshot_is_inconclusive() -> None:
+    b = Builder()
+    b.book(C1, 201)
+    assert_inconclusive(check(b.history()), "no snapshot")
+
+
+# --- real-time order: reads are intervals (CONTRACT.md section 3) -----------------------------
+
+
+def test_an_ack_that_completed_during_the_read_may_be_missing_from_it() -> None:
+    # The read was served before C1's commit; C1's answer arrived while the read was in flight.
+    b = Builder()
+    i1 = b.invoke(C1)
+    read = b.read_invoke()
+    b.answer(i1, 201)
+    b.read_ok(read, FREE)
+    b.snap(BOOKED, row(C1))
+    assert_passes(check(b.history()), TerminalState.STATE_1, C1)
+
+
+def test_an_ack_that_completed_before_the_read_was_sent_must_be_in_it() -> None:
+    b = Builder()
+    i1 = b.invoke(C1)
+    b.answer(i1, 201)
+    read = b.read_invoke()
+    ok = b.read_ok(read, FREE)
+    v = check(b.history())
+    assert_fires(v, ViolationName.ACK_NOT_HONOURED, Invariant.AGREEMENT, ok.index)
+    message = next(x.message for x in v.violations if x.name is ViolationName.ACK_NOT_HONOURED)
+    assert f"the read of ops {read.index}-{ok.index}" in message and "absent" in message
+
+
+def test_a_booking_sent_after_the_read_completed_cannot_be_in_it() -> None:
+    b = Builder()
+    read = b.read_invoke()
+    ok = b.read_ok(read, BOOKED, row(C1))
+    b.book(C1, 201)
+    assert_fires(check(b.history()), ViolationName.BOOKING_WITHOUT_INTENT, Invariant.BOOKING_COHERENCE, ok.index)
+
+
+def test_a_booking_sent_while_the_read_was_in_flight_may_be_in_it() -> None:
+    b = Builder()
+    read = b.read_invoke()
+    i1 = b.invoke(C1)
+    b.read_ok(read, BOOKED, row(C1))
+    b.answer(i1, 201)
+    b.book(C2, 409)
+    b.snap(BOOKED, row(C1), row(C2, REJECTED))
+    assert_passes(check(b.history()), TerminalState.STATE_1, C1)
+
+
+def test_overlapping_reads_are_not_ordered_for_stability() -> None:
+    # The second read was sent before the first one answered: it may have been served earlier.
+    b = Builder()
+    i1 = b.invoke(C1)
+    first = b.read_invoke()
+    second = b.read_invoke()
+    b.read_ok(first, BOOKED, row(C1))
+    b.read_ok(second, FREE)
+    b.answer(i1, 201)
+    b.snap(BOOKED, row(C1))
+    assert_passes(check(b.history()), TerminalState.STATE_1, C1)
+
+
+def test_a_read_sent_after_another_completed_must_keep_what_it_saw() -> None:
+    b = Builder()
+    b.invoke(C1)
+    b.snap(BOOKED, row(C1))
+    later = b.snap(FREE)
+    assert_fires(check(b.history()), ViolationName.BOOKING_LOST, Invariant.STABILITY, later.index)
+
+
+def test_a_crash_during_the_second_read_counts_for_a_lost_booking() -> None:
+    b = Builder()
+    b.invoke(C1)
+    b.snap(BOOKED, row(C1))
+    read = b.read_invoke()
+    b.crash()
+    b.read_ok(read, FREE)
+    assert_fires(check(b.history()), ViolationName.BOOKING_LOST_AFTER_CRASH, Invariant.STABILITY)
+
+
+def test_a_read_that_ended_before_the_call_was_sent_is_not_in_its_flight() -> None:
+    # C2 was confirmed and then lost before C1 was even sent: that is C2's lost booking, not an
+    # ACK_NOT_HONOURED of C1's answer.
+    b = Builder()
+    b.invoke(C2)
+    b.snap(BOOKED, row(C2))
+    b.book(C1, 201)
+    v = check(b.history())
+    assert ViolationName.ACK_NOT_HONOURED not in names(v)
+
+
+def test_another_winner_seen_during_the_call_contradicts_its_ack() -> None:
+    b = Builder()
+    b.invoke(C2)
+    i1 = b.invoke(C1)
+    b.snap(BOOKED, row(C2))
+    a = b.answer(i1, 201)
+    assert_fires(check(b.history(), terminal=False), ViolationName.ACK_NOT_HONOURED, Invariant.AGREEMENT, a.index)
 
 
 # --- reporting shape ---------------------------------------------------------------------------

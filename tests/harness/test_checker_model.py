@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from hypothesis import given, settings, strategies as st
 
-from harness import BookingStatus, History, Op, Process, SlotSnapshot, SlotState, ViolationName, check
+from harness import (
+    BookingStatus, History, Op, Process, SlotSnapshot, SlotState, ViolationName, check, from_jsonl, to_jsonl,
+)
 from tests.harness.builders import SLOT, VENDOR, Builder, row
 
 CLIENTS = (Process.C1, Process.C2)
@@ -89,7 +91,7 @@ def test_any_history_of_an_atomic_app_passes(script: list[tuple]) -> None:
     verdict = check(history)
     assert verdict.passed, [v.message for v in verdict.violations]
     assert verdict.winner in CLIENTS
-    assert History.from_jsonl(history.to_jsonl()) == history
+    assert from_jsonl(to_jsonl(history)) == history
 
 
 def test_a_racy_app_is_caught() -> None:

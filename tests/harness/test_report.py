@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness import (
-    Action, BookingStatus, History, Hop, Process, SlotState, check, redact, render_text, write_report,
+    Action, BookingStatus, History, Hop, Process, SlotState, check, from_jsonl, redact, render_text,
+    write_report,
 )
 from tests.harness.builders import BOOKING, INTENT, Builder, row, state_1
 
@@ -63,7 +64,7 @@ def test_write_report_files(tmp_path: Path) -> None:
     history = failing_history()
     verdict = check(history)
     paths = write_report(tmp_path / "run", history, verdict, replay_command=REPLAY)
-    assert History.from_jsonl(paths.history.read_text()) == history
+    assert from_jsonl(paths.history.read_text()) == history
     data = json.loads(paths.verdict.read_text())
     assert data["valid"] == "FAIL" and data["replay_command"] == REPLAY
     suite = ET.parse(paths.junit).getroot()

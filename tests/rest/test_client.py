@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from postgrest import APIError, SyncPostgrestClient
 
+from harness.contract import SNAPSHOT_SELECT
+
 from tests.rest.conftest import SERVICE_KEY, Rest, World
 
 
@@ -22,7 +24,7 @@ def client(rest: Rest) -> Iterator[SyncPostgrestClient]:
 def test_select_filters_and_embedding(client: SyncPostgrestClient, world: World) -> None:
     snapshot = (
         client.table("slots")
-        .select("id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)")
+        .select(SNAPSHOT_SELECT)
         .eq("id", world.slot_id)
         .execute()
     )

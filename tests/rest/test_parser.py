@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from harness.contract import SNAPSHOT_SELECT
 from simcity_rest.errors import ParseError
 from simcity_rest.nodes import ColumnItem, EmbedItem, Field, Filter, JsonStep, Logic, OrderTerm, StarItem
 from simcity_rest.querystring import parse_logic, parse_operation, parse_order, parse_query, parse_select
 
 
 def test_sc1_snapshot_select() -> None:
-    items = parse_select("id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)")
+    items = parse_select(SNAPSHOT_SELECT)
     assert [i.label for i in items] == ["id", "vendor_id", "state", "bookings"]  # type: ignore[union-attr]
     embed = items[3]
     assert isinstance(embed, EmbedItem) and len(embed.items) == 7 and not embed.inner

@@ -6,10 +6,10 @@ import uuid
 
 import httpx
 
+from harness.contract import SNAPSHOT_SELECT
 from harness.postgres import LocalPostgres
 from tests.rest.conftest import Rest, World, make_world, service_headers
 
-SNAPSHOT_SELECT = "id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)"
 
 
 def test_sc1_snapshot_exact_request(rest: Rest, world: World) -> None:

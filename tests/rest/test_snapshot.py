@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import asyncpg
 import httpx
 
+from harness.contract import SNAPSHOT_SELECT
 from harness.postgres import LocalPostgres
 from simcity_rest.nodes import Query
 from simcity_rest.querystring import parse_query
@@ -16,7 +17,7 @@ from simcity_rest.schema import SchemaCache
 from simcity_rest.sqlbuilder import Builder
 from tests.rest.conftest import Rest, World, service_headers
 
-SNAPSHOT = "select=id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)"
+SNAPSHOT = f"select={SNAPSHOT_SELECT}"
 
 
 def test_builder_emits_one_statement(postgres: LocalPostgres, world: World) -> None:
