@@ -65,6 +65,8 @@ def replay_command(args: argparse.Namespace) -> str:
             extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     if args.proxy:
         extra.append("--proxy")
+    if args.distance:
+        extra += ["--distance", args.distance]
     return sc1_command(args.seed, args.profile, args.resolved_stack, args.app_env, iterations=args.iterations,
                        extra=[*extra, *cli_tools.schedule_flags(args)])
 
@@ -190,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sc1":
             args.app_env_map = cli_tools.app_env_map(args.app_env)
+            args.distance_map = cli_tools.distance_map(args.distance)
             return cmd_sc1(args, console)
         if args.command in cli_tools.COMMANDS:
             return cli_tools.dispatch(args, console)

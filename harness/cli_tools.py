@@ -396,11 +396,25 @@ def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind
 
 
 def add_sc1_flags(sc1: argparse.ArgumentParser) -> None:
+    sc1.add_argument("--distance", metavar="HOP=MS[,HOP=MS]",
+                     help="local stack: put REST and/or the database far away, e.g. 'rest=100,app-db=15' "
+                          "(a steady latency per round trip that faults never heal; hops: rest, app-db)")
     group = sc1.add_mutually_exclusive_group()
     group.add_argument("--steps", help="explicit schedule instead of the seed's, e.g. "
                        "'send_book(A),latency(app-db),send_book(B)' (--iterations is then ignored)")
     group.add_argument("--schedule", type=Path, help="explicit schedule from a JSON file (a run.json, "
                        "shrunk.json or Schedule JSON)")
+
+
+def distance_map(text: str | None) -> dict[str, int]:
+    """`rest=100,app-db=15` -> {"rest": 100, "app-db": 15}; a bad item is a one-line UsageError."""
+    distance: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        hop, sep, ms = item.partition("=")
+        if not sep or not ms.strip().isdigit():
+            raise UsageError(f"--distance: expected HOP=MS (e.g. rest=100), got {item!r}")
+        distance[hop.strip()] = int(ms)
+    return distance
 
 
 def explicit_schedule(args: argparse.Namespace) -> Schedule | None:

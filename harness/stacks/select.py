@@ -27,8 +27,12 @@ def docker_engine_answers() -> bool:
 
 def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
     kind = args.stack
+    distance = getattr(args, "distance_map", None) or {}
     if kind == "auto":
-        if args.target_url:
+        if distance and not args.target_url:
+            kind = "local"
+            console.print("stack auto: --distance is a setting of the embedded local stack, using it")
+        elif args.target_url:
             kind = "external"
         elif compose_available():
             kind = "compose"
@@ -38,6 +42,8 @@ def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
             console.print("stack auto: no Docker engine reachable, using the embedded local stack")
     if kind != "external" and (args.target_url or args.rest_url or args.restart_cmd or args.proxy):
         raise UsageError("--target-url, --rest-url, --restart-cmd and --proxy are for --stack external")
+    if distance and kind != "local":
+        raise UsageError(f"--distance is for --stack local (this run would use {kind})")
     if kind == "external":
         if not args.target_url or not args.rest_url:
             raise UsageError("--stack external needs --target-url and --rest-url")
@@ -51,7 +57,7 @@ def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
         return ComposeStack(args.app_env_map)
     from harness.stacks.local import LocalStack  # noqa: PLC0415
 
-    return LocalStack(args.app_env_map)
+    return LocalStack(args.app_env_map, distance=distance)
 
 
 def compose_available() -> bool:

@@ -27,6 +27,9 @@ def simcity(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     (["sc1", "--app-env", "NOEQUALS"], "--app-env wants KEY=VALUE"),
     (["sc1", "--stack", "local", "--target-url", "http://127.0.0.1:1"], "are for --stack external"),
     (["sc1", "--stack", "external", "--target-url", "http://127.0.0.1:1"], "needs --target-url and --rest-url"),
+    (["sc1", "--distance", "rest=far"], "--distance: expected HOP=MS"),
+    (["sc1", "--distance", "dns=5"], "distance: unknown hop(s) dns"),
+    (["sc1", "--stack", "compose", "--distance", "rest=100"], "--distance is for --stack local"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> None:
     proc = simcity(*args)

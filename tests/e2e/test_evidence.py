@@ -1,0 +1,122 @@
+"""Three verdicts and evidence that is never lost, on the real local stack.
+
+A frozen app (SIGSTOP: it holds its sockets and answers nothing) makes the settle phase's answers
+unknown: INCONCLUSIVE, never FAIL. REST killed mid-run and Ctrl-C of `simcity sc1` each still leave
+the history so far and the verdict so far in the report dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.checker import Validity
+from harness.errors import RestUnreachableError
+from harness.generator import Schedule, Step
+from harness.history import Action, OpKind
+from harness.runner import RunConfig, RunResult, run_sc1
+from harness.stacks.local import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack({"BOOKING_STRATEGY": "atomic"}) as started:
+        yield started
+
+
+def _schedule(*steps: str) -> Schedule:
+    return Schedule(tuple(Step.parse(s) for s in steps), "evidence", "calm")
+
+
+def _group_of(stack: LocalStack, name: str) -> int:
+    pid = next(p.pid for p in stack._processes if p.name.startswith(name) and p.pid)  # noqa: SLF001 - test access
+    return os.getpgid(pid)
+
+
+def test_a_frozen_app_while_settling_is_inconclusive_not_fail(stack: LocalStack) -> None:
+    app_group = _group_of(stack, "booking-app")
+
+    def freeze_after_last_step(done: int, total: int, step: str) -> None:
+        if done == total:
+            os.killpg(app_group, signal.SIGSTOP)
+
+    config = RunConfig(seed="frozen", iterations=2, profile="calm", schedule=_schedule("no_op()", "no_op()"),
+                       settle_timeout_s=1.0, settle_attempts=2, request_timeout_s=0.3)
+    try:
+        result = run_sc1(stack, config, freeze_after_last_step)
+    finally:
+        os.killpg(app_group, signal.SIGCONT)
+    verdict = result.verdict
+    assert verdict.valid is Validity.INCONCLUSIVE, verdict
+    assert verdict.violations == ()
+    assert "settle phase" in (verdict.reason or "") and "not healthy" in (verdict.reason or "")
+    settle_answers = [op for op in result.history.ops if op.action is Action.RETRY_BOOK and op.kind is not OpKind.INVOKE]
+    assert settle_answers and all(op.kind is OpKind.INFO for op in settle_answers)
+
+
+def test_rest_lost_mid_run_hands_over_the_history_so_far() -> None:
+    with LocalStack({"BOOKING_STRATEGY": "atomic"}) as own:
+        rest_group = _group_of(own, "simcity-rest")
+        saved: list[RunResult] = []
+
+        def kill_rest(done: int, total: int, step: str) -> None:
+            if done == 2:
+                os.killpg(rest_group, signal.SIGKILL)
+
+        config = RunConfig(seed="rest-lost", iterations=4, profile="calm",
+                           schedule=_schedule("send_book(A)", "send_book(B)", "no_op()", "no_op()"))
+        with pytest.raises(RestUnreachableError):
+            run_sc1(own, config, kill_rest, on_stop=saved.append)
+    [partial] = saved
+    assert partial.verdict.valid is Validity.INCONCLUSIVE
+    assert partial.verdict.reason and partial.verdict.reason.startswith("infrastructure trouble: REST")
+    failed_read = partial.history.ops[-1]
+    assert failed_read.action is Action.SNAPSHOT and failed_read.kind is OpKind.INFO and failed_read.details.error
+    assert partial.verdict.snapshots_checked == 3  # the first read and one after each step before the kill
+
+
+def test_ctrl_c_leaves_the_history_and_the_verdict_so_far(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--profile", "calm", "--iterations", "400",
+         "--seed", "ctrl-c", "--report-dir", str(report)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:  # the run has begun once the stack is described
+            if line.startswith("SC-1 on") or time.monotonic() > deadline:
+                break
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert verdict["valid"] == "INCONCLUSIVE" and "interrupted" in verdict["reason"]
+    history = (report / "history.jsonl").read_text().splitlines()
+    assert json.loads(history[0])["version"] == 2 and len(history) > 5
+    assert "the run so far (INCONCLUSIVE) is saved" in err
+
+
+def test_an_unusable_report_dir_is_refused_before_the_stack_starts(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", "sc1", "--stack", "local",
+                           "--report-dir", str(blocker / "report")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"simcity: error: report dir {blocker / 'report'}: {blocker} is not a directory"]
+    assert "SC-1 on" not in proc.stdout and time.monotonic() - started < 20
