@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checker import Invariant, Verdict
+from harness.checker import Invariant, Validity, Verdict
 from harness.errors import UsageError
 from harness.history import FAULT_ACTIONS, Action, History, Hop, Op, OpKind, Process, count_actions
 from harness.history_io import to_jsonl
@@ -78,10 +78,12 @@ def write_report(directory: Path, history: History, verdict: Verdict, *, replay_
 
 
 def render_junit(history: History, verdict: Verdict) -> str:
-    """One testsuite `SC-1`, one testcase per invariant; a failure element per violated one."""
+    """One testsuite `SC-1`, one testcase per invariant; a failure element per violated one. An
+    INCONCLUSIVE run is an error of the terminal case: no verdict, so no CI may read it as green."""
+    inconclusive = verdict.valid is Validity.INCONCLUSIVE
     suite = ET.Element("testsuite", name="SC-1", tests=str(len(Invariant)),
                        failures=str(len({v.invariant for v in verdict.violations})),
-                       errors="0", time=f"{history.duration_s:.3f}")
+                       errors=str(int(inconclusive)), time=f"{history.duration_s:.3f}")
     for invariant in Invariant:
         case = ET.SubElement(suite, "testcase", classname="SC-1",
                              name=f"{invariant.value}. {invariant.name.lower()}: {invariant.title}")
@@ -90,6 +92,8 @@ def render_junit(history: History, verdict: Verdict) -> str:
             failure = ET.SubElement(case, "failure", type=broken[0].name.value,
                                     message=broken[0].message)
             failure.text = "\n".join(f"{v.name.value} at op {v.index}: {v.message}" for v in broken)
+        elif inconclusive and invariant is Invariant.TERMINAL:
+            ET.SubElement(case, "error", type="INCONCLUSIVE", message=verdict.reason or "no terminal state")
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 

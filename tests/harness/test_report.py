@@ -123,3 +123,36 @@ def test_html_svg_is_well_formed(tmp_path: Path) -> None:
     page = write_report(tmp_path, history, check(history)).html.read_text()
     svg = page[page.index("<svg"):page.index("</svg>") + len("</svg>")]
     ET.fromstring(svg)  # raises if an attribute or a label is not escaped
+
+
+def inconclusive_history() -> History:
+    b = Builder()
+    b.book(C1, None)
+    b.settle()
+    b.book(C1, None, retry=True)
+    b.book(C2, None, retry=True)
+    b.snap(SlotState.FREE)
+    return b.history()
+
+
+def test_inconclusive_text_says_why_and_shows_the_last_read() -> None:
+    history = inconclusive_history()
+    verdict = check(history)
+    text = render_text(history, verdict, replay_command=REPLAY)
+    assert text.startswith("SC-1 INCONCLUSIVE (no verdict on the app): after settling the slot is free")
+    assert "no definite answer came in the settle phase for C1 (1 tries), C2 (1 tries)" in text
+    last = history.ops[-1]
+    assert f"in the read of ops {last.invoke_index}-{last.index}" in text
+    assert text.rstrip().endswith(f"replay: {REPLAY}")
+
+
+def test_inconclusive_is_an_error_in_junit_and_says_so_in_every_file(tmp_path: Path) -> None:
+    history = inconclusive_history()
+    paths = write_report(tmp_path, history, check(history))
+    suite = ET.fromstring(paths.junit.read_text())
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    [error] = suite.iter("error")
+    assert error.get("type") == "INCONCLUSIVE" and "settle phase" in (error.get("message") or "")
+    assert json.loads(paths.verdict.read_text())["valid"] == "INCONCLUSIVE"
+    page = paths.html.read_text()
+    assert '<h1 class="inconclusive">SC-1 INCONCLUSIVE (no verdict on the app)</h1>' in page
