@@ -22,6 +22,7 @@ from harness.report import ensure_writable, redact, render_text, write_report
 from harness.runinfo import sc1_command
 from harness.runner import RunConfig, RunResult, run_sc1, schedule_profile
 from harness.stacks.base import Stack
+from harness.stacks.external import DEFAULT_DB_LISTEN
 from harness.stacks.select import choose_stack
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc1.add_argument("--rest-url", help="Supabase REST of the app's database (external stack)")
     sc1.add_argument("--restart-cmd", help="command that crashes and restarts an external app")
     sc1.add_argument("--proxy", action="store_true", help="external stack: put simcity-toxiproxy in front of the app")
+    sc1.add_argument("--db-upstream", metavar="HOST:PORT",
+                     help="external stack with --proxy: your app's real database; a second proxy forwards to it")
+    sc1.add_argument("--db-listen", metavar="HOST:PORT",
+                     help=f"where that app-db proxy listens (default {DEFAULT_DB_LISTEN}): point your app's "
+                     "database here before the run")
     sc1.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                      help="environment of the app on the local and Compose stacks (repeatable)")
     sc1.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<seed>-<time>)")
@@ -60,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def replay_command(args: argparse.Namespace) -> str:
     extra: list[str] = []
-    for flag in ("target_url", "rest_url", "restart_cmd"):
+    for flag in ("target_url", "rest_url", "restart_cmd", "db_upstream", "db_listen"):
         if getattr(args, flag):
             extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     if args.proxy:

@@ -1,15 +1,15 @@
-"""A user's own app and REST at given URLs. Faults reach it only through a proxy SimCity puts in
-front of the app (`--proxy`); crashes only through the user's `--restart-cmd`."""
+"""A user's own app and REST at given URLs. Faults reach it only through SimCity's own proxy
+(`--proxy`): in front of the app (hop client-app) and, with `--db-upstream`, between the app and
+its database (hop app-db, listening on the fixed `--db-listen` address the app is pointed at);
+crashes only through the user's `--restart-cmd`."""
 
 from __future__ import annotations
 
-import json
+import os
 import shlex
 import subprocess
-import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import StackStartError, UsageError
@@ -17,6 +17,26 @@ from harness.postgres import free_port
 from harness.stacks.base import Stack, StackEndpoints, wait_healthy as wait_until_healthy
 
 APP_PROXY = "app"
+DB_PROXY = "app_db"
+# Fixed, not a free port: the user points the app's DATABASE_URL here before SimCity starts, and
+# every restart of the app must reach its database through the proxy again.
+DEFAULT_DB_LISTEN = "127.0.0.1:25432"
+# What `--restart-cmd` finds in its environment, so a restart script can rebuild DATABASE_URL.
+RESTART_ENV_TARGET_URL = "SIMCITY_TARGET_URL"
+RESTART_ENV_DB_PROXY = "SIMCITY_DB_PROXY"
+
+
+def host_port(flag: str, address: str) -> str:
+    """`address` when it is HOST:PORT (`[::1]:5432` for IPv6, a port of 1..65535); else a
+    UsageError naming `flag`."""
+    parts = urlsplit(f"//{address}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = None
+    if not parts.hostname or not port or parts.netloc != address or "@" in address:
+        raise UsageError(f"{flag} wants HOST:PORT, got {address!r}")
+    return address
 
 
 class ExternalStack(Stack):
@@ -24,16 +44,23 @@ class ExternalStack(Stack):
 
     def __init__(
         self, target_url: str, rest_url: str, service_key: str, *,
-        restart_cmd: str | None = None, proxy: bool = False, health_timeout_s: float = 30.0,
+        restart_cmd: str | None = None, proxy: bool = False,
+        db_upstream: str | None = None, db_listen: str | None = None, health_timeout_s: float = 30.0,
     ) -> None:
         for flag, url in (("--target-url", target_url), ("--rest-url", rest_url)):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise UsageError(f"{flag} must be an http(s) URL, got {url!r}")
+        if db_listen and not db_upstream:
+            raise UsageError("--db-listen is where the app-db proxy listens: it needs --db-upstream")
+        if db_upstream and not proxy:
+            raise UsageError("--db-upstream needs --proxy: the app-db proxy is part of SimCity's proxy")
         self.target_url = target_url.rstrip("/")
         self.rest_url = rest_url.rstrip("/")
         self._service_key = service_key
         self.restart_cmd = restart_cmd
         self.proxy = proxy
+        self.db_upstream = host_port("--db-upstream", db_upstream) if db_upstream else None
+        self.db_listen = host_port("--db-listen", db_listen or DEFAULT_DB_LISTEN) if db_upstream else None
         self.health_timeout_s = health_timeout_s
         self._exit = ExitStack()
         self._endpoints: StackEndpoints | None = None
@@ -46,35 +73,70 @@ class ExternalStack(Stack):
 
     def describe(self) -> str:
         extra = " behind simcity-toxiproxy" if self.proxy else ""
+        if self.db_listen:
+            extra += f", its database through {self.db_listen} -> {self.db_upstream}"
         return f"external (app {self.target_url}{extra}, REST {self.rest_url})"
+
+    @property
+    def db_proxy_notice(self) -> str | None:
+        """The one thing the user must have done before the run, when the app-db hop is proxied."""
+        if not self.db_listen:
+            return None
+        return f"app-db proxy: point your app's database at {self.db_listen} (upstream {self.db_upstream})"
 
     @property
     def can_crash(self) -> bool:
         return bool(self.restart_cmd)
 
     def start(self) -> StackEndpoints:
-        wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what="target app")
         app_url, proxy_api, names = self.target_url, None, {}
         if self.proxy:
-            from toxics.server import toxiproxy_process  # noqa: PLC0415
-
-            target = urlsplit(self.target_url)
-            upstream = f"{target.hostname}:{target.port or (443 if target.scheme == 'https' else 80)}"
-            listen_port, api_port = free_port(), free_port()
-            config = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="simcity-ext-"))) / "proxies.json"
-            config.write_text(json.dumps([{"name": APP_PROXY, "listen": f"127.0.0.1:{listen_port}", "upstream": upstream}]))
-            self._exit.enter_context(toxiproxy_process(api_port, config=config))
-            app_url = urlunsplit((target.scheme, f"127.0.0.1:{listen_port}", target.path, "", ""))
-            proxy_api, names = f"http://127.0.0.1:{api_port}", {"client-app": APP_PROXY}
+            app_url, proxy_api, names = self._start_proxy()
+        # After the proxy: an app whose database sits behind it cannot be healthy before it listens.
+        what = f"target app (its database through {self.db_listen})" if self.db_listen else "target app"
+        wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what=what)
         self._endpoints = StackEndpoints(app_url=app_url, rest_url=self.rest_url, service_key=self._service_key,
                                          proxy_api_url=proxy_api, proxy_names=names)
         return self._endpoints
 
+    def _start_proxy(self) -> tuple[str, str, dict[str, str]]:
+        """simcity-toxiproxy with proxy `app` (any free port) in front of the app and, with
+        --db-upstream, proxy `app_db` on --db-listen; returns the app URL through the proxy, the
+        proxy's API URL and hop -> proxy name. Proxies are made through the API, not a config
+        file: the server only logs a config it cannot bind, the API answers with the reason."""
+        from toxics import ToxiproxyController  # noqa: PLC0415
+        from toxics.control import ToxiproxyAPIError  # noqa: PLC0415
+        from toxics.server import toxiproxy_process  # noqa: PLC0415
+
+        api_port = free_port()
+        self._exit.enter_context(toxiproxy_process(api_port))
+        api_url = f"http://127.0.0.1:{api_port}"
+        target = urlsplit(self.target_url)
+        upstream = f"{target.hostname}:{target.port or (443 if target.scheme == 'https' else 80)}"
+        controller = ToxiproxyController(api_url)
+        try:
+            app_proxy = controller.create_proxy(APP_PROXY, listen="127.0.0.1:0", upstream=upstream)
+            names = {"client-app": APP_PROXY}
+            if self.db_listen and self.db_upstream:
+                try:
+                    controller.create_proxy(DB_PROXY, listen=self.db_listen, upstream=self.db_upstream)
+                except ToxiproxyAPIError as exc:
+                    raise StackStartError(f"the app-db proxy cannot listen on {self.db_listen} "
+                                          f"(--db-listen): {exc.message}") from exc
+                names["app-db"] = DB_PROXY
+        finally:
+            controller.close()
+        app_url = urlunsplit((target.scheme, f"127.0.0.1:{app_proxy.listen_port}", target.path, "", ""))
+        return app_url, api_url, names
+
     def restart_app(self, *, wait_healthy: bool = True) -> float:
         if not self.restart_cmd:
             raise UsageError("the schedule crashes the app: give --restart-cmd to say how (or --profile calm)")
+        env = {**os.environ, RESTART_ENV_TARGET_URL: self.target_url}
+        if self.db_listen:
+            env[RESTART_ENV_DB_PROXY] = self.db_listen
         started = time.monotonic()
-        proc = subprocess.run(shlex.split(self.restart_cmd), capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(shlex.split(self.restart_cmd), capture_output=True, text=True, timeout=120, env=env)
         if proc.returncode != 0:
             raise StackStartError(f"--restart-cmd exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
         if wait_healthy:

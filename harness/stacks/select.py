@@ -40,8 +40,12 @@ def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
         else:
             kind = "local"
             console.print("stack auto: no Docker engine reachable, using the embedded local stack")
-    if kind != "external" and (args.target_url or args.rest_url or args.restart_cmd or args.proxy):
-        raise UsageError("--target-url, --rest-url, --restart-cmd and --proxy are for --stack external")
+    # Not every caller's namespace has the app-db flags (`make_stack` builds its own).
+    db_upstream, db_listen = getattr(args, "db_upstream", None), getattr(args, "db_listen", None)
+    if kind != "external" and (args.target_url or args.rest_url or args.restart_cmd or args.proxy
+                               or db_upstream or db_listen):
+        raise UsageError("--target-url, --rest-url, --restart-cmd, --proxy, --db-upstream and --db-listen "
+                         "are for --stack external")
     if distance and kind != "local":
         raise UsageError(f"--distance is for --stack local (this run would use {kind})")
     if kind == "external":
@@ -49,8 +53,12 @@ def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
             raise UsageError("--stack external needs --target-url and --rest-url")
         from harness.stacks.external import ExternalStack  # noqa: PLC0415
 
-        return ExternalStack(args.target_url, args.rest_url, service_key_from_env(),
-                             restart_cmd=args.restart_cmd, proxy=args.proxy)
+        external = ExternalStack(args.target_url, args.rest_url, service_key_from_env(),
+                                 restart_cmd=args.restart_cmd, proxy=args.proxy,
+                                 db_upstream=db_upstream, db_listen=db_listen)
+        if external.db_proxy_notice:  # before the start, which waits for the app to reach its database
+            console.print(external.db_proxy_notice, highlight=False, markup=False, soft_wrap=True)
+        return external
     if kind == "compose":
         from harness.stacks.compose import ComposeStack  # noqa: PLC0415
 

@@ -21,6 +21,9 @@ def simcity(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
                           env={**os.environ, **(env or {})})
 
 
+EXTERNAL = ["sc1", "--stack", "external", "--target-url", "http://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1"]
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["sc1", "--profile", "nope"], "unknown profile 'nope'"),
     (["sc1", "--iterations", "-3"], "--iterations must be >= 0"),
@@ -30,9 +33,17 @@ def simcity(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     (["sc1", "--distance", "rest=far"], "--distance: expected HOP=MS"),
     (["sc1", "--distance", "dns=5"], "distance: unknown hop(s) dns"),
     (["sc1", "--stack", "compose", "--distance", "rest=100"], "--distance is for --stack local"),
+    ([*EXTERNAL, "--db-upstream", "127.0.0.1:5432"], "--db-upstream needs --proxy"),
+    (["sc1", "--stack", "local", "--db-upstream", "127.0.0.1:5432"], "are for --stack external"),
+    ([*EXTERNAL, "--proxy", "--db-upstream", "db.example"], "--db-upstream wants HOST:PORT, got 'db.example'"),
+    ([*EXTERNAL, "--proxy", "--db-upstream", "db.example:99999"], "--db-upstream wants HOST:PORT"),
+    ([*EXTERNAL, "--proxy", "--db-upstream", "db.example:5432", "--db-listen", "127.0.0.1:0"],
+     "--db-listen wants HOST:PORT"),
+    ([*EXTERNAL, "--proxy", "--db-listen", "127.0.0.1:25432"], "--db-listen is where the app-db proxy listens"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> None:
-    proc = simcity(*args)
+    # A key, so that external runs get as far as checking their other flags.
+    proc = simcity(*args, env={"SIMCITY_SERVICE_KEY": "not-a-real-key"})
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip() and "Warning" not in line and "return Path" not in line]
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
