@@ -3,14 +3,25 @@
 `AppClient` creates fixtures and sends booking intents through the client-app hop; every call's
 outcome is recorded, and a lost answer is UNKNOWN, never a failure. `TruthReader` reads the
 database truth through REST in ONE request per snapshot, with the service-role key.
+
+Booking requests travel on `PreparedBooking`s: h11 (httpx's own HTTP/1.1 engine) on a connection
+opened BEFORE the request is released. httpx cannot do the two things concurrent demand needs: open
+several connections ahead of a barrier so that their requests leave in the same instant (their
+send skew is then microseconds, not a TCP handshake), and hold a request half-sent so that a
+later retry of the same intent overtakes it on the wire.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import h11
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
@@ -29,6 +40,112 @@ class BookingReply:
     error: str | None = None
 
 
+class PreparedBooking:
+    """One `POST /bookings` on its own freshly opened connection, not sent yet.
+
+    `release()` writes it (all of it, or with `hold_s` all but the end of its body, which follows
+    `hold_s` later); `answer()` waits for the reply. Every failure becomes a reply with no status
+    (UNKNOWN), never an exception: the outcome of a booking is the app's business, not ours.
+    """
+
+    def __init__(self, intent: Intent, host: str, port: int, use_tls: bool, timeout_s: float) -> None:
+        self.intent = intent
+        self._address = (host, port, use_tls)
+        self._timeout_s = timeout_s
+        body = json.dumps({"intent_id": intent.intent_id, "slot_id": intent.slot_id,
+                           "customer_id": intent.customer_id}).encode()
+        self._h11 = h11.Connection(h11.CLIENT)
+        head = self._h11.send(h11.Request(method="POST", target="/bookings", headers=[
+            ("Host", host if port in (80, 443) else f"{host}:{port}"), ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))), ("Connection", "close"), ("User-Agent", "simcity-sc1"),
+        ]))
+        self._request = head + self._h11.send(h11.Data(data=body)) + self._h11.send(h11.EndOfMessage())
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._error: str | None = None
+        self._tail: asyncio.Task[None] | None = None
+        self.sent_at: float | None = None  # monotonic seconds when its first byte was written
+
+    async def connect(self) -> None:
+        host, port, use_tls = self._address
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ssl.create_default_context() if use_tls else None),
+                self._timeout_s)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self._error = f"ConnectError: {type(exc).__name__}"
+
+    def release(self, *, hold_s: float = 0.0) -> float:
+        """Write the request now (no await: a burst's requests leave in the same loop tick)."""
+        self.sent_at = time.monotonic()
+        if self._writer is None:
+            return self.sent_at
+        if hold_s <= 0:
+            self._writer.write(self._request)
+        else:
+            # The last bytes of the body follow later: the app cannot act on it until then.
+            self._writer.write(self._request[:-8])
+            self._tail = asyncio.create_task(self._finish_after(hold_s))
+        return self.sent_at
+
+    async def _finish_after(self, hold_s: float) -> None:
+        await asyncio.sleep(hold_s)
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(self._request[-8:])
+
+    async def answer(self) -> BookingReply:
+        started = self.sent_at if self.sent_at is not None else time.monotonic()
+        if self._error is not None or self._reader is None:
+            return BookingReply(None, None, _ms_since(started), error=self._error or "not connected")
+        try:
+            status, raw = await asyncio.wait_for(self._read_response(), self._timeout_s)
+        except asyncio.TimeoutError:
+            return BookingReply(None, None, _ms_since(started), error="ReadTimeout")
+        except (OSError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
+            return BookingReply(None, None, _ms_since(started), error=type(exc).__name__)
+        finally:
+            self.close()
+        try:
+            body: JSON = json.loads(raw)
+        except ValueError:
+            body = raw[:500].decode("utf-8", "replace")
+        return BookingReply(status, body, _ms_since(started))
+
+    async def _read_response(self) -> tuple[int, bytes]:
+        assert self._reader is not None
+        if self._tail is not None:
+            await self._tail
+        status, chunks = None, []
+        while True:
+            event = self._h11.next_event()
+            if event is h11.NEED_DATA:
+                data = await self._reader.read(65536)
+                if not data and self._h11.their_state is h11.SEND_RESPONSE and status is None:
+                    raise ConnectionResetError("the connection closed before an answer")
+                self._h11.receive_data(data)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                if status is None:
+                    raise ConnectionResetError("the connection closed before an answer")
+                return status, b"".join(chunks)
+
+    def close(self) -> None:
+        if self._tail is not None and not self._tail.done():
+            self._tail.cancel()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def send_skew_us(prepared: list[PreparedBooking]) -> int:
+    """How far apart the requests of one burst left: microseconds from the first write to the last."""
+    times = [p.sent_at for p in prepared if p.sent_at is not None]
+    return round((max(times) - min(times)) * 1e6) if times else 0
+
+
 class AppClient:
     """Fixtures and bookings against the app, through whatever sits in front of it."""
 
@@ -38,6 +155,17 @@ class AppClient:
         self._http = httpx.AsyncClient(
             base_url=app_url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0)
         )
+        url = urlsplit(app_url)
+        self._use_tls = url.scheme == "https"
+        self._host = url.hostname or "127.0.0.1"
+        self._port = url.port or (443 if self._use_tls else 80)
+        self._timeout_s = timeout_s
+
+    async def prepare(self, intents: list[Intent]) -> list[PreparedBooking]:
+        """One connection per request, all opened before any request is released."""
+        prepared = [PreparedBooking(i, self._host, self._port, self._use_tls, self._timeout_s) for i in intents]
+        await asyncio.gather(*(p.connect() for p in prepared))
+        return prepared
 
     async def create_fixture(self, seed: str) -> Fixture:
         try:
@@ -64,17 +192,10 @@ class AppClient:
         return Fixture(seed=seed, vendor_id=body["vendor_id"], slot_id=slot, intents=intents)
 
     async def book(self, intent: Intent) -> BookingReply:
-        payload = {"intent_id": intent.intent_id, "slot_id": intent.slot_id, "customer_id": intent.customer_id}
-        started = time.monotonic()
-        try:
-            response = await self._http.post("/bookings", json=payload)
-        except httpx.HTTPError as exc:
-            return BookingReply(None, None, _ms_since(started), error=type(exc).__name__)
-        try:
-            body: JSON = response.json()
-        except ValueError:
-            body = response.text[:500]
-        return BookingReply(response.status_code, body, _ms_since(started))
+        """One booking on its own: prepared, released and answered."""
+        [prepared] = await self.prepare([intent])
+        prepared.release()
+        return await prepared.answer()
 
     async def healthy(self) -> bool:
         try:

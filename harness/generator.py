@@ -20,7 +20,8 @@ from harness.errors import ScheduleError
 from harness.history import FAULT_ACTIONS, Action, Hop, Process
 
 SCHEDULE_ACTIONS = (
-    Action.SEND_BOOK, Action.RETRY_BOOK, Action.RESTART_SIMCITY, Action.NO_OP,
+    Action.SEND_BOOK, Action.RETRY_BOOK, Action.RACE, Action.DUPLICATE, Action.REORDER,
+    Action.RESTART_SIMCITY, Action.NO_OP,
     Action.LATENCY, Action.JITTER, Action.DROPS, Action.TIMEOUTS, Action.PARTITION, Action.HEAL,
 )
 
@@ -50,8 +51,9 @@ class Step:
     def __post_init__(self) -> None:
         if self.action not in SCHEDULE_ACTIONS:
             raise ScheduleError(f"{self.action.value} is not a schedule action")
-        if self.action.is_booking != (self.intent is not None):
-            raise ScheduleError(f"{self.action.value}: an intent (A or B) is required exactly for bookings")
+        if self.action.takes_intent != (self.intent is not None):
+            raise ScheduleError(f"{self.action.value}: an intent (A or B) is required exactly for bookings "
+                                "(race() takes none: it sends both)")
         wants_hop = self.action.is_fault or self.action is Action.HEAL
         if wants_hop != (self.hop is not None):
             raise ScheduleError(f"{self.action.value}: a hop is required exactly for faults and heal")
@@ -93,7 +95,10 @@ class Profile:
         return self.weights.get(action, 0)
 
 
-_BASE = {Action.SEND_BOOK: 10, Action.RETRY_BOOK: 8, Action.NO_OP: 3}
+# Most demand is concurrent: a race of both customers, duplicate delivery, a retry overtaking its
+# send; single sends and retries stay, as real clients make them too.
+_BASE = {Action.SEND_BOOK: 3, Action.RETRY_BOOK: 4, Action.RACE: 7, Action.DUPLICATE: 2, Action.REORDER: 2,
+         Action.NO_OP: 3}
 PROFILES: Mapping[str, Profile] = MappingProxyType({
     # No faults and no crashes: the control run, which any correct app passes trivially.
     "calm": Profile("calm", dict(_BASE)),
@@ -183,10 +188,12 @@ class _State:
 
     def apply(self, step: Step) -> None:
         # Two bookings in a row are a pair already: only a booking after anything else opens one.
-        is_booking = step.intent is not None
-        self.last_booking = step.intent if is_booking and not self._after_booking else None
-        self._after_booking = is_booking
-        if step.intent is not None:
+        is_single = step.action in (Action.SEND_BOOK, Action.RETRY_BOOK)
+        self.last_booking = step.intent if is_single and not self._after_booking else None
+        self._after_booking = step.action.is_demand
+        if step.action is Action.RACE:
+            self.sent.update(IntentRef)
+        elif step.intent is not None:
             self.sent.add(step.intent)
         if step.hop is not None:
             if step.action is Action.HEAL:
@@ -204,6 +211,8 @@ class _State:
         if action is Action.RETRY_BOOK:
             # A retry reuses an intent id already sent; before that it would just be a send.
             return [i for i in IntentRef if i in self.sent]
+        if action in (Action.DUPLICATE, Action.REORDER):
+            return list(IntentRef)
         if action is Action.HEAL:
             return [h for h in Hop if self.active[h]]
         if action in FAULT_ACTIONS:
@@ -212,8 +221,9 @@ class _State:
         return [None]
 
 
-# While only one customer has sent, the other's first send is this much likelier: the race for the
-# slot happens when both intents are in flight together, and a schedule should contain that race.
+# While only one customer has sent, the other's first send is this much likelier; while neither
+# has, a race is: the race for a free slot happens when both intents are in flight together, and a
+# schedule should contain that race while the slot is still free.
 CONTENTION_BOOST = 10
 # After one customer's booking step, the other customer's comes right behind it this often: both
 # keep trying at once, so the race is re-run whenever faults or crashes spoiled the previous one.
@@ -227,8 +237,8 @@ def _draw(rng: random.Random, profile: Profile, state: _State) -> Step:
     if state.last_booking is not None and rng.random() < PAIR_PROBABILITY:
         other = IntentRef.B if state.last_booking is IntentRef.A else IntentRef.A
         return Step(Action.RETRY_BOOK if other in state.sent else Action.SEND_BOOK, intent=other)
-    boost = CONTENTION_BOOST if len(state.sent) == 1 else 1
-    weights = [profile.weight(a) * (boost if a is Action.SEND_BOOK else 1) for a, _ in options]
+    boosted = {0: Action.RACE, 1: Action.SEND_BOOK}.get(len(state.sent))
+    weights = [profile.weight(a) * (CONTENTION_BOOST if a is boosted else 1) for a, _ in options]
     action, targets = rng.choices(options, weights=weights)[0]
     target = rng.choice(targets)
     if isinstance(target, IntentRef):

@@ -33,6 +33,10 @@ class Process(str, Enum):
 class Action(str, Enum):
     SEND_BOOK = "send_book"
     RETRY_BOOK = "retry_book"
+    # Concurrent demand, as schedule steps; in the history each request is a send or a retry.
+    RACE = "race"  # both customers' intents released at the same instant, on separate connections
+    DUPLICATE = "duplicate"  # one intent delivered three times at once
+    REORDER = "reorder"  # a retry overtakes its intent's earlier send, still held on the wire
     RESTART_SIMCITY = "restart_simcity"
     NO_OP = "no_op"
     LATENCY = "latency"
@@ -47,7 +51,18 @@ class Action(str, Enum):
 
     @property
     def is_booking(self) -> bool:
+        """A booking request in the history (bursts are recorded request by request)."""
         return self in (Action.SEND_BOOK, Action.RETRY_BOOK)
+
+    @property
+    def is_demand(self) -> bool:
+        """A schedule step that sends booking requests."""
+        return self.is_booking or self in (Action.RACE, Action.DUPLICATE, Action.REORDER)
+
+    @property
+    def takes_intent(self) -> bool:
+        """A schedule step that names one intent: all demand but the race of both."""
+        return self.is_demand and self is not Action.RACE
 
     @property
     def is_fault(self) -> bool:
@@ -148,6 +163,11 @@ class History:
     @property
     def duration_s(self) -> float:
         return self.ops[-1].time_s - self.ops[0].time_s if self.ops else 0.0
+
+
+def step_of(op: Op) -> int | None:
+    """The schedule step (1-based) whose invoke this is: the runner puts it in the params."""
+    return dict(op.details.params).get("step") or None
 
 
 def outcome_of(answer: Answer) -> OpKind:

@@ -48,11 +48,13 @@ class Recorder:
                             details=details, invoke_index=invoke.index, snapshot=snapshot)
 
     def booking_answer(self, invoke: Op, *, status: int | None, body: JSON = None,
-                       latency_ms: float | None = None, error: str | None = None) -> Op:
-        """Record the answer to a booking invoke, classified per the contract."""
+                       latency_ms: float | None = None, error: str | None = None,
+                       params: tuple[tuple[str, int], ...] = ()) -> Op:
+        """Record the answer to a booking invoke, classified per the contract; `params` add to
+        the invoke's (e.g. the burst's measured send skew)."""
         answer = classify_booking_answer(status, body)
         details = replace(invoke.details, status=status, body=body, answer=answer,
-                          latency_ms=latency_ms, error=error)
+                          latency_ms=latency_ms, error=error, params=invoke.details.params + params)
         return self.complete(invoke, outcome_of(answer), details)
 
     def read_invoke(self) -> Op:

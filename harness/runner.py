@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from harness.checker import Validity, Verdict, check
-from harness.client import AppClient, BookingReply, TruthReader
+from harness.client import AppClient, BookingReply, PreparedBooking, TruthReader, send_skew_us
+from harness.contract import classify_booking_answer
 from harness.errors import InfrastructureError, SimCityError, UsageError
 from harness.generator import PROFILES, Profile, Schedule, Step
 from harness.history import Action, Details, History, Intent, Op, OpKind, Process
@@ -23,6 +24,12 @@ from harness.stacks.base import Stack
 from toxics import list_profiles
 
 ProgressCallback = Callable[[int, int, str], None]
+
+# duplicate(X) delivers one intent this many times at once.
+DUPLICATE_COPIES = 3
+# How long reorder(X) holds its first request's last bytes on the wire: long enough for the retry
+# released right behind it to be served first, far below any client timeout.
+REORDER_HOLD_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,8 @@ class Run:
             raise UsageError(f"the schedule crashes the app {crashes} times, and this stack cannot: "
                              "give --restart-cmd (or --profile calm, or --steps without restart_simcity())")
         self.sources = load_sources(overrides)
-        self.inflight: set[asyncio.Task[None]] = set()
+        self.inflight: set[asyncio.Task[BookingReply]] = set()
+        self.sent: set[Process] = set()  # customers whose intent was sent at least once
         self.recorder: Recorder | None = None  # from the fixture on: what `partial` saves
         self.crashes = 0
         self.restart_seconds: list[float] = []
@@ -138,7 +146,7 @@ class Run:
             verdict: Verdict | None = None
             total = len(self.schedule.steps)
             for number, step in enumerate(self.schedule.steps, 1):
-                await self.perform(step, recorder, fixture.intent_of, app, nemesis)
+                await self.perform(step, number, recorder, fixture.intent_of, app, nemesis)
                 await asyncio.sleep(self.config.step_pause_s)
                 await self.read(recorder, truth, slot)
                 if self.progress:
@@ -170,20 +178,54 @@ class Run:
                 await app.aclose()
                 await truth.aclose()
 
-    async def perform(self, step: Step, recorder: Recorder, intent_of: Callable[[Process], Intent],
-                      app: AppClient, nemesis: Nemesis) -> None:
-        if step.intent is not None:
-            intent = intent_of(step.intent.process)
-            invoke = recorder.invoke(intent.process, step.action, Details(intent_id=intent.intent_id))
-            # Fire and forget: the answer is recorded whenever it comes, or never (UNKNOWN).
-            task = asyncio.create_task(self._book(recorder, invoke, intent, app))
+    def demand(self, step: Step, intent_of: Callable[[Process], Intent]) -> list[tuple[Intent, Action]]:
+        """The booking requests a demand step releases together, each as the history names it: a
+        send for an intent's first request, a retry (same intent id) after that."""
+        def first_or_retry(intent: Intent) -> tuple[Intent, Action]:
+            return intent, Action.RETRY_BOOK if intent.process in self.sent else Action.SEND_BOOK
+
+        if step.action is Action.RACE:
+            return [first_or_retry(intent_of(p)) for p in (Process.C1, Process.C2)]
+        assert step.intent is not None
+        intent = intent_of(step.intent.process)
+        if step.action in (Action.SEND_BOOK, Action.RETRY_BOOK):
+            return [(intent, step.action)]
+        copies = DUPLICATE_COPIES if step.action is Action.DUPLICATE else 2
+        return [first_or_retry(intent)] + [(intent, Action.RETRY_BOOK)] * (copies - 1)
+
+    async def release(self, recorder: Recorder, app: AppClient, requests: list[tuple[Intent, Action]], *,
+                      step: int, hold_first_s: float = 0.0) -> list[asyncio.Task[BookingReply]]:
+        """Open a connection per request, record each invoke, then release them all in the same
+        instant (the barrier); fire and forget: each answer is recorded whenever it comes, or
+        never (UNKNOWN). With `hold_first_s` the first request's body is held on the wire that
+        long, so the requests after it overtake it."""
+        prepared = await app.prepare([intent for intent, _ in requests])
+        params = (("step", step), ("burst", len(requests)))
+        invokes = [recorder.invoke(i.process, action, Details(intent_id=i.intent_id, params=params))
+                   for i, action in requests]
+        for n, booking in enumerate(prepared):
+            booking.release(hold_s=hold_first_s if n == 0 else 0.0)
+        skew = send_skew_us(prepared)
+        self.sent.update(intent.process for intent, _ in requests)
+        tasks = []
+        for invoke, booking in zip(invokes, prepared):
+            task = asyncio.create_task(self._answered(recorder, invoke, booking, skew))
             self.inflight.add(task)
             task.add_done_callback(self.inflight.discard)
+            tasks.append(task)
+        return tasks
+
+    async def perform(self, step: Step, number: int, recorder: Recorder, intent_of: Callable[[Process], Intent],
+                      app: AppClient, nemesis: Nemesis) -> None:
+        if step.action.is_demand:
+            hold = REORDER_HOLD_S if step.action is Action.REORDER else 0.0
+            await self.release(recorder, app, self.demand(step, intent_of), step=number, hold_first_s=hold)
             return
         if step.action is Action.NO_OP:
-            recorder.complete(recorder.invoke(Process.NEMESIS, Action.NO_OP), OpKind.OK)
+            recorder.complete(recorder.invoke(Process.NEMESIS, Action.NO_OP, Details(params=(("step", number),))),
+                              OpKind.OK)
             return
-        invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop))
+        invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop, params=(("step", number),)))
         if step.action is Action.RESTART_SIMCITY:
             took = await asyncio.to_thread(nemesis.crash)
             self.crashes, self.restart_seconds = nemesis.crashes, nemesis.restart_seconds
@@ -196,10 +238,10 @@ class Run:
             params = await asyncio.to_thread(nemesis.inject, step.action, step.hop)
             recorder.complete(invoke, OpKind.OK, Details(hop=step.hop, params=params))
 
-    async def _book(self, recorder: Recorder, invoke: Op, intent: Intent, app: AppClient) -> BookingReply:
-        reply = await app.book(intent)
-        recorder.booking_answer(invoke, status=reply.status, body=reply.body,
-                                latency_ms=reply.latency_ms, error=reply.error)
+    async def _answered(self, recorder: Recorder, invoke: Op, booking: PreparedBooking, skew_us: int) -> BookingReply:
+        reply = await booking.answer()
+        recorder.booking_answer(invoke, status=reply.status, body=reply.body, latency_ms=reply.latency_ms,
+                                error=reply.error, params=(("skew_us", skew_us),))
         return reply
 
     async def wait_healthy(self, app: AppClient, when: str) -> None:
@@ -231,9 +273,10 @@ class Run:
         # Both customers resend together, as real ones would: until each has a definite answer.
         pending = list(intents)
         for attempt in range(self.config.settle_attempts):
-            invokes = [recorder.invoke(i.process, Action.RETRY_BOOK, Details(intent_id=i.intent_id)) for i in pending]
-            replies = await asyncio.gather(*(self._book(recorder, op, i, app) for op, i in zip(invokes, pending)))
-            pending = [i for i, reply in zip(pending, replies) if reply.status is None or reply.status >= 500]
+            replies = await asyncio.gather(*await self.release(
+                recorder, app, [(i, Action.RETRY_BOOK) for i in pending], step=0))
+            pending = [i for i, reply in zip(pending, replies)
+                       if not classify_booking_answer(reply.status, reply.body).is_definite]
             if not pending:
                 break
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))

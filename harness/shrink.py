@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from harness.errors import InfrastructureError
-from harness.generator import SCHEDULE_ACTIONS, Schedule, Step
-from harness.history import Action, History, Hop, OpKind, Process
+from harness.generator import Schedule, Step
+from harness.history import Action, History, Hop, OpKind, step_of
 from harness.runinfo import RunInfo
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
@@ -75,10 +75,11 @@ def canonical(steps: Sequence[Step]) -> Steps:
 
 
 def steps_until_break(history: History, first_index: int | None) -> int | None:
-    """How many schedule steps the recorded run performed up to its first violation."""
+    """How many schedule steps the recorded run performed up to its first violation (None: all
+    of them, or a history whose invokes do not name their step)."""
     if first_index is None:
         return None
-    count = 0
+    last = None
     for op in history.ops:
         if op.index > first_index:
             break
@@ -86,9 +87,8 @@ def steps_until_break(history: History, first_index: int | None) -> int | None:
             continue
         if op.action is Action.SETTLE:
             return None  # it broke in the settle phase: every step ran
-        if op.action in SCHEDULE_ACTIONS and op.process is not Process.CHECKER:
-            count += 1
-    return count
+        last = step_of(op) or last
+    return last
 
 
 class Shrinker:

@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from harness.expectations import EXPECTED_CATCH, MUTANTS
-from harness.history import OpKind
-from harness.generator import SCHEDULE_ACTIONS
+from harness.shrink import steps_until_break
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
 from harness.stacks.local import LocalStack
@@ -23,10 +22,10 @@ StackFactory = Callable[[Mapping[str, str]], Stack]
 
 
 def actions_until_break(result: RunResult) -> int:
+    """Schedule steps performed up to the first violation (every step, if it broke settling)."""
     first = result.verdict.first_violation
-    limit = first.index if first else len(result.history.ops)
-    return sum(1 for op in result.history.ops
-               if op.kind is OpKind.INVOKE and op.action in SCHEDULE_ACTIONS and op.index <= limit)
+    steps = steps_until_break(result.history, first.index if first else None)
+    return steps if steps is not None else len(result.schedule)
 
 
 

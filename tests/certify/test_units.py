@@ -14,10 +14,10 @@ from harness.cli_tools import explicit_schedule
 from harness.errors import ScheduleError, UsageError
 from harness.generator import Schedule, Step
 from harness.contract import SlotState
-from harness.history import Action, Hop, OpKind, Process
+from harness.history import Action, Details, Hop, OpKind, Process
 from harness.runinfo import RunInfo, read_report_dir, write_run_info
 from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
-from tests.harness.builders import Builder
+from tests.harness.builders import INTENT, Builder
 
 
 def test_crash_points() -> None:
@@ -163,8 +163,8 @@ def test_not_reproduced() -> None:
 
 def test_steps_until_break() -> None:
     b = Builder()
-    b.rec.complete(b.rec.invoke(Process.NEMESIS, Action.NO_OP), OpKind.OK)
-    sent = b.invoke(Process.C1)
+    b.rec.complete(b.rec.invoke(Process.NEMESIS, Action.NO_OP, Details(params=(("step", 1),))), OpKind.OK)
+    sent = b.rec.invoke(Process.C1, Action.SEND_BOOK, Details(intent_id=INTENT[Process.C1], params=(("step", 2),)))
     b.snap(SlotState.FREE)
     b.answer(sent, 201)
     history = b.history()

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class AckBeforeCommit(Strategy):
     name = "ack_before_commit"
     summary = "answers, then commits window_ms later in a background task"
-    default_window_ms = 100
+    default_window_ms = 50
 
     async def book(self, request: BookingRequest) -> Decision:
         conn = await self.pool.acquire()

@@ -2,8 +2,9 @@
 
 Two requests that both read the slot free before either writes both confirm: a double booking.
 The write itself (booking row and slot state) is one transaction, so the ONLY bug is the race
-between check and act; the window is the availability/pricing check a real service does between
-its read and its write.
+between check and act. Its window is just its own database round trips between the read and the
+write, as in a real service; MUTANT_WINDOW_MS widens it with a slow step (an availability or
+pricing call) for experiments, never by default.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class Racy(Strategy):
     summary = "check-then-act: reads the slot free, then inserts confirmed and sets booked separately"
     # The partial unique index would turn the second confirmed insert into an error.
     safety_nets_off = frozenset({SafetyNet.ONE_CONFIRMED_PER_SLOT})
-    default_window_ms = 100
+    default_window_ms = 0
 
     async def book(self, request: BookingRequest) -> Decision:
         async with self.pool.acquire() as conn:

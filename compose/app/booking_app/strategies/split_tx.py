@@ -17,7 +17,7 @@ from booking_app.strategies.base import Strategy
 class SplitTx(Strategy):
     name = "split_tx"
     summary = "claims the slot in one transaction and inserts the booking in a second one"
-    default_window_ms = 100
+    default_window_ms = 50
 
     async def book(self, request: BookingRequest) -> Decision:
         async with self.pool.acquire() as conn:
