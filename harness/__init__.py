@@ -23,7 +23,8 @@ from harness.errors import (
     StackStartError,
     UsageError,
 )
-from harness.generator import PROFILES, IntentRef, Profile, Schedule, Step, profile_named
+from harness.faults import KINDS, FaultKind, FaultPlan, plan_for_profile
+from harness.generator import MIXES, ActionMix, IntentRef, Schedule, Step, mix_named
 from harness.contract import (
     Answer,
     BookingRow,
@@ -47,7 +48,9 @@ __all__ = [
     "Intent", "Op", "OpKind", "Process", "Recorder", "SlotSnapshot", "SlotState",
     "classify_booking_answer", "parse_snapshot", "from_jsonl", "to_jsonl",
     # generator
-    "PROFILES", "IntentRef", "Profile", "Schedule", "Step", "profile_named",
+    "MIXES", "ActionMix", "IntentRef", "Schedule", "Step", "mix_named",
+    # faults
+    "KINDS", "FaultKind", "FaultPlan", "plan_for_profile",
     # checker
     "Invariant", "TerminalState", "Validity", "Verdict", "Violation", "ViolationName", "check",
     # reports

@@ -18,7 +18,7 @@ unknowns alone, never PASS either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 
 from harness.contract import Answer, BookingStatus, SlotSnapshot, SlotState, answered_booking_id
@@ -106,6 +106,7 @@ class Violation:
     message: str
     index: int  # the op where it was first seen
     occurrences: int = 1  # how many later ops showed the same thing again
+    slot: int = 1  # which independent slot of the run (1 = the seed's only slot)
 
     @property
     def invariant(self) -> Invariant:
@@ -120,6 +121,9 @@ class Verdict:
     winner: Process | None = None
     snapshots_checked: int = 0
     reason: str | None = None  # why an INCONCLUSIVE verdict could not be PASS, or why a run stopped
+    # With several slots: each slot's final state and winner, slot 1 first (the fields above are
+    # slot 1's).
+    slot_outcomes: tuple[tuple[TerminalState | None, Process | None], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -147,10 +151,13 @@ class Verdict:
             "winner": self.winner.value if self.winner else None,
             "snapshots_checked": self.snapshots_checked,
             "reason": self.reason,
+            "slots": [{"slot": n, "final_state": state.value if state else None,
+                       "winner": winner.value if winner else None}
+                      for n, (state, winner) in enumerate(self.slot_outcomes, 1)],
             "violations": [
                 {"invariant": v.invariant.value, "invariant_title": v.invariant.title,
                  "name": v.name.value, "message": v.message, "index": v.index,
-                 "occurrences": v.occurrences}
+                 "occurrences": v.occurrences, "slot": v.slot}
                 for v in self.violations
             ],
         }
@@ -159,8 +166,29 @@ class Verdict:
 def check(history: History, *, terminal: bool = True) -> Verdict:
     """Check every snapshot read of `history`, then (with `terminal=True`) its final state.
 
-    `terminal=False` checks a run still in progress, e.g. to stop at the first violation.
+    `terminal=False` checks a run still in progress, e.g. to stop at the first violation. A run
+    of several independent slots is judged slot by slot (Jepsen's independent keys): it FAILs if
+    any slot does, is INCONCLUSIVE if none fails and one is, and PASSes when every slot does.
     """
+    if len(history.fixtures) == 1:
+        return _check_slot(history, terminal)
+    verdicts = [_check_slot(history.slot_view(k), terminal) for k in range(len(history.fixtures))]
+    violations = tuple(replace(v, slot=n, message=f"slot {n}: {v.message}")
+                       for n, verdict in enumerate(verdicts, 1) for v in verdict.violations)
+    reasons = [f"slot {n}: {v.reason}" for n, v in enumerate(verdicts, 1) if v.reason]
+    if violations:
+        valid = Validity.FAIL
+    elif reasons:
+        valid = Validity.INCONCLUSIVE
+    else:
+        valid = Validity.PASS
+    return Verdict(valid=valid, violations=violations, final_state=verdicts[0].final_state,
+                   winner=verdicts[0].winner, snapshots_checked=verdicts[0].snapshots_checked,
+                   reason="; ".join(reasons) if valid is Validity.INCONCLUSIVE else None,
+                   slot_outcomes=tuple((v.final_state, v.winner) for v in verdicts))
+
+
+def _check_slot(history: History, terminal: bool) -> Verdict:
     run = _Run(history.fixture)
     for op in history.ops:
         run.step(op)

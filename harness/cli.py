@@ -20,7 +20,8 @@ from harness.errors import SimCityError, UsageError
 from harness.checker import Validity
 from harness.report import ensure_writable, redact, render_text, write_report
 from harness.runinfo import sc1_command
-from harness.runner import RunConfig, RunResult, run_sc1, schedule_profile
+from harness.generator import MIXES
+from harness.runner import RunConfig, RunResult, plan_schedule, run_sc1
 from harness.stacks.base import Stack
 from harness.stacks.external import DEFAULT_DB_LISTEN
 from harness.stacks.select import choose_stack
@@ -37,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc1.add_argument("--seed", default="sc1-1", help="schedule seed; the same seed replays the same actions")
     sc1.add_argument("--iterations", type=int, default=50, help="actions in the schedule (default 50)")
     sc1.add_argument("--profile", default="default",
-                     help="fault profile: calm, default, storm, or one of toxics/profiles/ (or a .toml path)")
+                     help="fault profile: which toxics a fault step injects. default (each fault kind its own), "
+                          "a kind's own (latency, jitter, drops, resets, timeouts, partition, cut, stall: that kind "
+                          "only), calm (no faults, no crashes), storm (storm.toml for every kind, often), "
+                          "or a .toml path")
+    sc1.add_argument("--mix", choices=MIXES,
+                     help="action mix: how often each step is drawn (default: the profile's; calm -> quiet, "
+                          "storm -> chaotic, else standard)")
+    sc1.add_argument("--slots", type=int, default=1,
+                     help="independent slots attacked in one run, each its own SC-1 instance (default 1, the "
+                          "seed's scenario)")
     sc1.add_argument("--stack", choices=("auto", "local", "compose", "external"), default="auto")
     sc1.add_argument("--target-url", help="the app under attack (external stack)")
     sc1.add_argument("--rest-url", help="Supabase REST of the app's database (external stack)")
@@ -73,6 +83,10 @@ def replay_command(args: argparse.Namespace) -> str:
         extra.append("--proxy")
     if args.distance:
         extra += ["--distance", args.distance]
+    if args.mix:
+        extra += ["--mix", args.mix]
+    if args.slots != 1:
+        extra += ["--slots", str(args.slots)]
     return sc1_command(args.seed, args.profile, args.resolved_stack, args.app_env, iterations=args.iterations,
                        extra=[*extra, *cli_tools.schedule_flags(args)])
 
@@ -80,13 +94,13 @@ def replay_command(args: argparse.Namespace) -> str:
 def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
     if args.iterations < 0:
         raise UsageError(f"--iterations must be >= 0, got {args.iterations}")
-    schedule_profile(args.profile)  # a bad profile is a usage error before anything starts
+    config = RunConfig(seed=args.seed, iterations=args.iterations, profile=args.profile, mix=args.mix,
+                       slots=args.slots, schedule=cli_tools.explicit_schedule(args))
+    plan_schedule(config)  # a bad profile, mix or slot count is a usage error before anything starts
     if args.json:  # stdout carries the JSON only; the rest goes to stderr
         console = Console(stderr=True)
     stack: Stack = choose_stack(args, console)
     args.resolved_stack = stack.kind
-    config = RunConfig(seed=args.seed, iterations=args.iterations, profile=args.profile,
-                       schedule=cli_tools.explicit_schedule(args))
     report_dir = args.report_dir or Path("reports") / f"{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     ensure_writable(report_dir)
     secrets: list[str] = []
@@ -122,7 +136,6 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
 
 def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, quiet: bool,
                        on_stop: Callable[[RunResult], None]) -> RunResult:
-    gen_profile, _ = schedule_profile(config.profile)
     progress = Progress(TextColumn("[bold blue]SC-1"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.description}"), TimeElapsedColumn(),
                         console=Console(stderr=True), transient=True, disable=quiet)
@@ -133,8 +146,9 @@ def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, qui
             progress.update(task, completed=done, total=total, description=step)
 
         result = run_sc1(stack, config, on_step, on_stop=on_stop)
-    console.print(f"seed {config.seed}, profile {gen_profile.name}, schedule hash {result.schedule.hash}, "
-                  f"{len(result.schedule.steps)} actions", highlight=False)
+    slots = f", {config.slots} slots" if config.slots > 1 else ""
+    console.print(f"seed {config.seed}, profile {config.profile}, mix {result.schedule.mix or 'explicit'}, "
+                  f"schedule hash {result.schedule.hash}, {len(result.schedule.steps)} actions{slots}", highlight=False)
     return result
 
 

@@ -420,7 +420,7 @@ def distance_map(text: str | None) -> dict[str, int]:
 def explicit_schedule(args: argparse.Namespace) -> Schedule | None:
     if getattr(args, "steps", None):
         steps = [s for s in (part.strip() for part in _split_steps(args.steps)) if s]
-        return Schedule.from_actions(steps, seed=args.seed, profile=args.profile)
+        return Schedule.from_actions(steps, seed=args.seed)
     if getattr(args, "schedule", None):
         try:
             obj = json.loads(args.schedule.read_text(encoding="utf-8"))
@@ -450,7 +450,7 @@ def schedule_flags(args: argparse.Namespace) -> list[str]:
 def write_sc1_run_info(report_dir: Path, args: argparse.Namespace, stack: Stack, result: RunResult,
                        secrets: Sequence[str]) -> None:
     info = RunInfo(args.seed, len(result.schedule), args.profile, stack.kind, result.schedule,
-                   dict(getattr(args, "app_env_map", {}) or {}))
+                   dict(getattr(args, "app_env_map", {}) or {}), slots=getattr(args, "slots", 1))
     write_run_info(report_dir, info, secrets)
 
 

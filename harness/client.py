@@ -18,6 +18,7 @@ import json
 import ssl
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,7 +27,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError, RestUnreachableError, UsageError
-from harness.contract import JSON, SlotSnapshot, parse_snapshot, snapshot_params
+from harness.contract import JSON, SlotSnapshot, parse_snapshots, snapshot_params
 from harness.history import Fixture, Intent, Process
 
 
@@ -216,9 +217,15 @@ class TruthReader:
         self._retry_for_s = retry_for_s
 
     async def snapshot(self, slot_id: str) -> SlotSnapshot:
-        """Read the slot and all its bookings. Transport errors are retried (bounded); REST that
-        stays unreachable or refuses is infrastructure trouble, never a product verdict."""
-        params = snapshot_params(slot_id)
+        """Read one slot and all its bookings."""
+        [snapshot] = await self.snapshots([slot_id])
+        return snapshot
+
+    async def snapshots(self, slot_ids: Sequence[str]) -> tuple[SlotSnapshot, ...]:
+        """Read these slots and all their bookings in ONE request. Transport errors are retried
+        (bounded); REST that stays unreachable or refuses is infrastructure trouble, never a
+        product verdict."""
+        params = snapshot_params(slot_ids)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(httpx.TransportError),
@@ -234,8 +241,9 @@ class TruthReader:
             raise RestUnreachableError(f"REST answered {response.status_code} to the snapshot: {response.text[:300]}")
         rows = response.json()
         if not rows:
-            raise RestUnreachableError(f"REST does not show slot {slot_id}: wrong database, or the key lacks rights")
-        return parse_snapshot(rows)
+            raise RestUnreachableError(f"REST does not show slot {', '.join(slot_ids)}: wrong database, or the key "
+                                       "lacks rights")
+        return parse_snapshots(rows, slot_ids)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -8,6 +8,7 @@ take the contract from here, so it is written down once. Nothing here does I/O.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -21,9 +22,28 @@ JSON = Any  # a decoded JSON value; kept opaque because app bodies are whatever 
 SNAPSHOT_SELECT = "id,vendor_id,state,bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)"
 
 
-def snapshot_params(slot_id: str) -> dict[str, str]:
-    """The query string of the snapshot of `slot_id`: `GET /slots?<these>`."""
-    return {"id": f"eq.{slot_id}", "select": SNAPSHOT_SELECT}
+def snapshot_params(slot_ids: Sequence[str]) -> dict[str, str]:
+    """The query string of the snapshot of these slots: `GET /slots?<these>`. One slot is read
+    exactly as section 2 writes it (`id=eq.`); several in the same one request (`id=in.(...)`)."""
+    ids = f"eq.{slot_ids[0]}" if len(slot_ids) == 1 else f"in.({','.join(slot_ids)})"
+    return {"id": ids, "select": SNAPSHOT_SELECT}
+
+
+def parse_snapshots(payload: JSON, slot_ids: Sequence[str]) -> tuple[SlotSnapshot, ...]:
+    """The answer to `snapshot_params(slot_ids)`: one snapshot per slot, in `slot_ids` order.
+    A slot missing from the answer, or one answered twice, is a MalformedSnapshotError."""
+    if not isinstance(payload, list):
+        raise MalformedSnapshotError(f"snapshot: expected an array, got {payload!r}")
+    by_id: dict[str, SlotSnapshot] = {}
+    for n, element in enumerate(payload):
+        snapshot = parse_snapshot([element])
+        if snapshot.slot_id in by_id:
+            raise MalformedSnapshotError(f"snapshot[{n}]: slot {snapshot.slot_id} answered twice")
+        by_id[snapshot.slot_id] = snapshot
+    missing = [s for s in slot_ids if s not in by_id]
+    if missing:
+        raise MalformedSnapshotError(f"snapshot: slot(s) {', '.join(missing)} missing from the answer")
+    return tuple(by_id[s] for s in slot_ids)
 
 
 class SlotState(str, Enum):

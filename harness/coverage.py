@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.history import FAULT_ACTIONS, Action, History, Hop, OpKind
+from harness.faults import FAULT_ACTIONS
+from harness.history import Action, History, Hop, OpKind
 
 POINTS = ("before_first_booking", "booking_in_flight", "between_bookings")
 

@@ -11,7 +11,7 @@ a run, `history_io.py` writes and reads it as JSONL. Nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from harness.contract import JSON, Answer, SlotSnapshot
@@ -44,6 +44,8 @@ class Action(str, Enum):
     DROPS = "drops"
     TIMEOUTS = "timeouts"
     PARTITION = "partition"
+    CUT = "cut"
+    STALL = "stall"
     HEAL = "heal"
     SNAPSHOT = "snapshot"
     # Marks the end of the chaos phase and the end of settling, so reports can show the phases.
@@ -63,15 +65,6 @@ class Action(str, Enum):
     def takes_intent(self) -> bool:
         """A schedule step that names one intent: all demand but the race of both."""
         return self.is_demand and self is not Action.RACE
-
-    @property
-    def is_fault(self) -> bool:
-        return self in FAULT_ACTIONS
-
-
-FAULT_ACTIONS = frozenset(
-    {Action.LATENCY, Action.JITTER, Action.DROPS, Action.TIMEOUTS, Action.PARTITION}
-)
 
 
 class Hop(str, Enum):
@@ -139,13 +132,45 @@ class Op:
     time_s: float  # monotonic seconds since the start of the run
     details: Details = field(default_factory=Details)
     invoke_index: int | None = None
-    snapshot: SlotSnapshot | None = None
+    # A read's answer: one snapshot per slot of the run, in the fixtures' order (one request).
+    snapshots: tuple[SlotSnapshot, ...] = ()
+
+    @property
+    def snapshot(self) -> SlotSnapshot | None:
+        """The snapshot of a one-slot read (take `History.slot_view` of a run with several)."""
+        if len(self.snapshots) > 1:
+            raise ValueError(f"op {self.index} read {len(self.snapshots)} slots: take History.slot_view(k)")
+        return self.snapshots[0] if self.snapshots else None
 
 
 @dataclass(frozen=True)
 class History:
-    fixture: Fixture
+    """The ops of one run, against one fixture per independent slot (CONTRACT.md section 3)."""
+
+    fixtures: tuple[Fixture, ...]
     ops: tuple[Op, ...] = ()
+
+    @property
+    def fixture(self) -> Fixture:
+        """The fixture of a one-slot history (`slot_view(k)` gives one of a run with several)."""
+        if len(self.fixtures) != 1:
+            raise ValueError(f"this history attacks {len(self.fixtures)} slots: take slot_view(k)")
+        return self.fixtures[0]
+
+    def slot_view(self, k: int) -> "History":
+        """Slot k (0-based) as a one-slot history: its bookings and its snapshot of every read,
+        with every op that belongs to no slot (crashes, faults, the settle phase). Op indexes are
+        kept, so a violation found in the view names the op of the whole history."""
+        fixture = self.fixtures[k]
+        mine = {i.intent_id for i in fixture.intents}
+        ops = []
+        for op in self.ops:
+            if op.details.intent_id is not None and op.details.intent_id not in mine:
+                continue
+            if len(op.snapshots) > 1:
+                op = replace(op, snapshots=(op.snapshots[k],))
+            ops.append(op)
+        return History((fixture,), tuple(ops))
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)
@@ -158,7 +183,7 @@ class History:
 
     @property
     def snapshots(self) -> tuple[Op, ...]:
-        return tuple(o for o in self.ops if o.snapshot is not None)
+        return tuple(o for o in self.ops if o.snapshots)
 
     @property
     def duration_s(self) -> float:

@@ -20,10 +20,8 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 
-def to_jsonl(history: History) -> str:
-    f = history.fixture
-    header = {
-        "type": "header", "version": FORMAT_VERSION, "seed": f.seed,
+def _fixture_json(f: Fixture) -> dict[str, JSON]:
+    return {
         "vendor_id": f.vendor_id, "slot_id": f.slot_id,
         "intents": [
             {"process": i.process.value, "intent_id": i.intent_id, "slot_id": i.slot_id,
@@ -31,6 +29,24 @@ def to_jsonl(history: History) -> str:
             for i in f.intents
         ],
     }
+
+
+def _fixture_from_json(seed: str, obj: JSON) -> Fixture:
+    data = _record(obj, "fixture")
+    return Fixture(
+        seed=seed, vendor_id=str(data["vendor_id"]), slot_id=str(data["slot_id"]),
+        intents=tuple(Intent(Process(i["process"]), str(i["intent_id"]), str(i["slot_id"]), str(i["customer_id"]))
+                      for i in data["intents"]),
+    )
+
+
+def to_jsonl(history: History) -> str:
+    """The header holds the first slot's fixture at its top level (as one-slot histories always
+    did) and, with several slots, every fixture under `slots`."""
+    first = history.fixtures[0]
+    header: dict[str, JSON] = {"type": "header", "version": FORMAT_VERSION, "seed": first.seed, **_fixture_json(first)}
+    if len(history.fixtures) > 1:
+        header["slots"] = [_fixture_json(f) for f in history.fixtures]
     lines = [header] + [{"type": "op", **op_to_json(op)} for op in history.ops]
     return "".join(json.dumps(line, sort_keys=True, allow_nan=False) + "\n" for line in lines)
 
@@ -52,16 +68,9 @@ def from_jsonl(text: str) -> History:
         raise HistoryFormatError(f"history: format version {version!r} is not one this SimCity reads "
                                  f"({', '.join(map(str, READABLE_VERSIONS))})")
     try:
-        fixture = Fixture(
-            seed=str(header["seed"]), vendor_id=str(header["vendor_id"]),
-            slot_id=str(header["slot_id"]),
-            intents=tuple(
-                Intent(Process(i["process"]), str(i["intent_id"]), str(i["slot_id"]),
-                       str(i["customer_id"]))
-                for i in header["intents"]
-            ),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
+        seed = str(header["seed"])
+        fixtures = tuple(_fixture_from_json(seed, f) for f in header.get("slots") or [header])
+    except (KeyError, ValueError, TypeError, HistoryFormatError) as exc:
         raise HistoryFormatError(f"history header: {exc!r}") from None
     ops = []
     for record in records[1:]:
@@ -70,7 +79,7 @@ def from_jsonl(text: str) -> History:
         ops.append(op_from_json({k: v for k, v in record.items() if k != "type"}))
     if version == 1:
         ops = _widen_point_reads(ops)
-    return History(fixture, tuple(ops))
+    return History(fixtures, tuple(ops))
 
 
 def _widen_point_reads(ops: list[Op]) -> list[Op]:
@@ -101,8 +110,10 @@ def op_to_json(op: Op) -> dict[str, JSON]:
     details = _details_to_json(op.details)
     if details:
         out["details"] = details
-    if op.snapshot is not None:
-        out["snapshot"] = op.snapshot.to_json()
+    if len(op.snapshots) == 1:
+        out["snapshot"] = op.snapshots[0].to_json()
+    elif op.snapshots:
+        out["snapshots"] = [s.to_json() for s in op.snapshots]
     return out
 
 
@@ -117,7 +128,8 @@ def op_from_json(obj: JSON) -> Op:
             time_s=float(data["time_s"]),
             details=_details_from_json(data.get("details", {})),
             invoke_index=_int(data["invoke_index"], "invoke_index") if "invoke_index" in data else None,
-            snapshot=parse_snapshot(data["snapshot"]) if "snapshot" in data else None,
+            snapshots=(parse_snapshot(data["snapshot"]),) if "snapshot" in data
+            else tuple(parse_snapshot(s) for s in data.get("snapshots", ())),
         )
     except (KeyError, ValueError, TypeError, MalformedSnapshotError) as exc:
         raise HistoryFormatError(f"bad op {obj!r}: {exc}") from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UsageError
-from harness.runner import schedule_profile
+from harness.faults import plan_for_profile
 
 MATRIX_DIR = Path(__file__).resolve().parent / "matrices"
 _KEYS = ("description", "iterations", "seeds", "profiles")
@@ -117,7 +117,7 @@ def build_matrix(data: dict[str, object], name: str, where: str) -> Matrix:
     profiles = _names(data, "profiles", where)
     for profile in profiles:
         try:
-            schedule_profile(profile)
+            plan_for_profile(profile)
         except UsageError as exc:
             raise MatrixError(f"{where}: profiles: {exc}") from None
     description = data.get("description", "")

@@ -1,7 +1,8 @@
 """The nemesis: faults on the two hops through Toxiproxy, and real crashes of the app.
 
 A fault step names only a kind and a hop (`latency(app-db)`); what it injects comes from the fault
-profile of that kind in `toxics/profiles/`, so magnitudes are written down in one place. A profile's
+profile serving that kind (harness.faults: each kind's own file in `toxics/profiles/`, or the one
+`--profile` names), so magnitudes are written down in one place. A profile's
 `[[packet_loss]]` also drops real IP packets on the hop where the stack can (`Stack.packet_loss`:
 the Compose stack); the history's params then carry `packet_loss.probability_pct`.
 """
@@ -11,25 +12,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from harness.faults import KINDS
 from harness.history import Action, Hop
 from harness.stacks.base import Stack
 from toxics import FaultProfile, Partition, ToxiproxyController, load_profile
 from toxics.control import Effect
 
-# Which shipped profile gives each fault kind its toxics. `--profile resets` swaps the drops.
-DEFAULT_SOURCES: Mapping[Action, str] = {
-    Action.LATENCY: "latency",
-    Action.JITTER: "jitter",
-    Action.DROPS: "drops",
-    Action.TIMEOUTS: "timeouts",
-    Action.PARTITION: "partition",
-}
-
-
-def load_sources(overrides: Mapping[Action, str] | None = None) -> dict[Action, FaultProfile]:
-    """The fault profile behind each fault kind, loaded (and validated) once before a run."""
-    names = {**DEFAULT_SOURCES, **(overrides or {})}
+def load_sources(sources: Mapping[Action, str] | None = None) -> dict[Action, FaultProfile]:
+    """The fault profile behind each fault kind (default: each kind's own), loaded and validated
+    once before a run."""
+    names = {**{action: kind.profile for action, kind in KINDS.items()}, **(sources or {})}
     return {kind: load_profile(name) for kind, name in names.items()}
+
+
+# An app-db latency this long keeps a fresh app's health probe (1 s) from answering 200.
+CUT_OFF_LATENCY_MS = 500
 
 
 class Nemesis:
@@ -77,6 +74,16 @@ class Nemesis:
             params.append(("packet_loss.probability_pct", round(probability * 100)))
         return tuple(params)
 
+    def lift(self, kind: Action, hop: Hop) -> None:
+        """Lift one kind's toxics from a hop, leaving the hop's other faults in place."""
+        if self.controller is None or not self.faultable(hop):
+            return
+        proxy = self.stack.endpoints.proxy_names[hop.value]
+        mine = [e for e in self._active.get(hop, []) if not isinstance(e, Partition) and e.name.startswith(f"{kind.value}_")]
+        for effect in mine:
+            self.controller.revert(proxy, effect)
+            self._active[hop].remove(effect)
+
     def heal(self, hop: Hop | None = None) -> None:
         """Lift every fault of one hop, or of all hops."""
         hops = [hop] if hop is not None else list(Hop)
@@ -110,7 +117,9 @@ class Nemesis:
         loss counts: stacked with latency on app-db, a fresh app's first database connection may
         not fit in its 1 s health probe for as long as the loss lasts."""
         return Hop.APP_DB in self._lossy or any(
-            isinstance(e, Partition) or e.type == "timeout" for e in self._active.get(Hop.APP_DB, ()))
+            isinstance(e, Partition) or e.type == "timeout"
+            or (e.type == "latency" and e.attributes.get("latency", 0) >= CUT_OFF_LATENCY_MS)
+            for e in self._active.get(Hop.APP_DB, ()))
 
     def crash(self) -> float:
         """Kill the app for real and wait until it is healthy again; seconds kill-to-healthy.

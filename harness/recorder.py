@@ -20,8 +20,8 @@ from harness.history import Action, Details, Fixture, History, Op, OpKind, Proce
 
 
 class Recorder:
-    def __init__(self, fixture: Fixture, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.fixture = fixture
+    def __init__(self, fixtures: Fixture | tuple[Fixture, ...], *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.fixtures = fixtures if isinstance(fixtures, tuple) else (fixtures,)
         self._clock = clock
         self._start = clock()
         self._ops: list[Op] = []
@@ -41,11 +41,11 @@ class Recorder:
         return self._append(kind=OpKind.INVOKE, process=process, action=action, details=details)
 
     def complete(self, invoke: Op, kind: OpKind, details: Details = Details(),
-                 snapshot: SlotSnapshot | None = None) -> Op:
+                 snapshots: tuple[SlotSnapshot, ...] = ()) -> Op:
         if invoke.kind is not OpKind.INVOKE:
             raise ValueError(f"op {invoke.index} is not an invoke")
         return self._append(kind=kind, process=invoke.process, action=invoke.action,
-                            details=details, invoke_index=invoke.index, snapshot=snapshot)
+                            details=details, invoke_index=invoke.index, snapshots=snapshots)
 
     def booking_answer(self, invoke: Op, *, status: int | None, body: JSON = None,
                        latency_ms: float | None = None, error: str | None = None,
@@ -61,9 +61,11 @@ class Recorder:
         """A snapshot read is about to be sent: call this BEFORE the request goes out."""
         return self.invoke(Process.CHECKER, Action.SNAPSHOT)
 
-    def read_ok(self, invoke: Op, snapshot: SlotSnapshot) -> Op:
-        """The read's answer arrived: call this as soon as it is parsed."""
-        return self.complete(invoke, OpKind.OK, snapshot=snapshot)
+    def read_ok(self, invoke: Op, *snapshots: SlotSnapshot) -> Op:
+        """The read's answer arrived: call this as soon as it is parsed (a snapshot per slot)."""
+        if len(snapshots) != len(self.fixtures):
+            raise ValueError(f"a read of {len(snapshots)} slots in a run of {len(self.fixtures)}")
+        return self.complete(invoke, OpKind.OK, snapshots=snapshots)
 
     def read_failed(self, invoke: Op, error: str) -> Op:
         """The read got no usable answer (REST unreachable, malformed): nothing was learnt."""
@@ -75,4 +77,4 @@ class Recorder:
         return self.read_ok(self.read_invoke(), snapshot)
 
     def history(self) -> History:
-        return History(self.fixture, tuple(self._ops))
+        return History(self.fixtures, tuple(self._ops))

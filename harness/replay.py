@@ -32,7 +32,8 @@ def reproduces(recorded: RecordedRun, verdict: Verdict) -> bool:
 
 
 def config_for(info: RunInfo) -> RunConfig:
-    return RunConfig(seed=info.seed, iterations=len(info.schedule), profile=info.profile, schedule=info.schedule)
+    return RunConfig(seed=info.seed, iterations=len(info.schedule), profile=info.profile, schedule=info.schedule,
+                     slots=info.slots)
 
 
 @dataclass

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from harness.checker import Invariant, Validity, Verdict
 from harness.errors import UsageError
-from harness.history import FAULT_ACTIONS, Action, History, Hop, Op, OpKind, Process, count_actions
+from harness.faults import FAULT_ACTIONS
+from harness.history import Action, History, Hop, Op, OpKind, Process, count_actions
 from harness.history_io import to_jsonl
 
 REDACTED = "[REDACTED]"

@@ -77,6 +77,7 @@ class RunInfo:
     app_env: Mapping[str, str] = field(default_factory=dict)
     simcity_version: str = ""
     git_sha: str | None = None
+    slots: int = 1
 
     @property
     def strategy(self) -> str:
@@ -88,6 +89,7 @@ class RunInfo:
             "seed": self.seed,
             "iterations": self.iterations,
             "profile": self.profile,
+            "slots": self.slots,
             "stack_kind": self.stack_kind,
             "app_env": dict(self.app_env),
             "schedule": self.schedule.to_json(),
@@ -110,7 +112,8 @@ class RunInfo:
             return cls(seed=str(obj["seed"]), iterations=int(obj["iterations"]), profile=str(obj["profile"]),
                        stack_kind=str(obj.get("stack_kind") or "local"), schedule=schedule,
                        app_env={str(k): str(v) for k, v in app_env.items()},
-                       simcity_version=str(obj.get("simcity_version") or ""), git_sha=obj.get("git_sha"))
+                       simcity_version=str(obj.get("simcity_version") or ""), git_sha=obj.get("git_sha"),
+                       slots=int(obj.get("slots", 1)))
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"bad run description: {exc!r}") from None
 

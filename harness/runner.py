@@ -16,12 +16,12 @@ from harness.checker import Validity, Verdict, check
 from harness.client import AppClient, BookingReply, PreparedBooking, TruthReader, send_skew_us
 from harness.contract import classify_booking_answer
 from harness.errors import InfrastructureError, SimCityError, UsageError
-from harness.generator import PROFILES, Profile, Schedule, Step
-from harness.history import Action, Details, History, Intent, Op, OpKind, Process
+from harness.faults import KINDS, FaultPlan, plan_for_profile
+from harness.generator import Schedule, Step, mix_named
+from harness.history import Action, Details, History, Hop, Intent, Op, OpKind, Process
 from harness.recorder import Recorder
-from harness.nemesis import DEFAULT_SOURCES, Nemesis, load_sources
+from harness.nemesis import Nemesis, load_sources
 from harness.stacks.base import Stack
-from toxics import list_profiles
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -36,7 +36,9 @@ REORDER_HOLD_S = 0.05
 class RunConfig:
     seed: str = "sc1-1"
     iterations: int = 50
-    profile: str = "default"
+    profile: str = "default"  # the fault profile (harness.faults.plan_for_profile)
+    mix: str | None = None  # the action mix; None: the one the profile implies
+    slots: int = 1  # independent SC-1 instances attacked in one run, each with its own fixture
     # Pause after each action before its snapshot: long enough for fire-and-forget requests to
     # reach the app and overlap, short enough for 50 iterations in a few seconds.
     step_pause_s: float = 0.03
@@ -60,24 +62,21 @@ class RunResult:
     harness_cpu_s: float = 0.0
 
 
-def schedule_profile(profile: str) -> tuple[Profile, dict[Action, str]]:
-    """Map `--profile` (a fault profile from toxics/) to the generator's weights and the fault
-    profile behind each fault kind.
-
-    calm / default / storm pick the generator's own mixes; a single-kind profile (latency, jitter,
-    drops, timeouts, partition) makes that the only fault kind; `resets` is a kind of drops; any
-    other profile (a name or a TOML path) serves every fault kind.
-    """
-    if profile in PROFILES:
-        return PROFILES[profile], {}
-    base = {a: w for a, w in PROFILES["default"].weights.items() if not a.is_fault}
-    kind = {"resets": Action.DROPS}.get(profile) or next((a for a, n in DEFAULT_SOURCES.items() if n == profile), None)
-    if kind is not None:
-        return Profile(profile, {**base, kind: 4}), {kind: profile}
-    if profile.endswith(".toml") or "/" in profile or profile in list_profiles():
-        return Profile(profile, dict(PROFILES["default"].weights)), {k: profile for k in DEFAULT_SOURCES}
-    known = sorted({*PROFILES, *list_profiles()})
-    raise UsageError(f"unknown profile {profile!r}; known: {', '.join(known)}")
+def plan_schedule(config: RunConfig) -> tuple[Schedule, FaultPlan]:
+    """What a run will do: its schedule (the config's own, or drawn from the seed) and the fault
+    plan behind its fault steps. Every mistake is a UsageError, raised before anything starts."""
+    plan = plan_for_profile(config.profile, config.mix)
+    if config.slots < 1:
+        raise UsageError(f"--slots must be >= 1, got {config.slots}")
+    if config.schedule is not None:
+        if config.schedule.slots > config.slots:
+            raise UsageError(f"the schedule books slot {config.schedule.slots}, and the run has "
+                             f"{config.slots} (give --slots {config.schedule.slots})")
+        return config.schedule, plan
+    mix = mix_named(plan.mix)
+    if plan.only is not None:
+        mix = mix.only(plan.only)
+    return Schedule.generate(config.seed, config.iterations, mix, slots=config.slots), plan
 
 
 class Run:
@@ -87,16 +86,17 @@ class Run:
         self.stack = stack
         self.config = config
         self.progress = progress
-        gen_profile, overrides = schedule_profile(config.profile)
-        self.schedule = config.schedule or Schedule.generate(config.seed, config.iterations, gen_profile)
+        self.schedule, plan = plan_schedule(config)
         crashes = sum(step.action is Action.RESTART_SIMCITY for step in self.schedule.steps)
         if crashes and not stack.can_crash:
             # Said before anything runs: a run that stops half-way at its first crash loses it all.
             raise UsageError(f"the schedule crashes the app {crashes} times, and this stack cannot: "
                              "give --restart-cmd (or --profile calm, or --steps without restart_simcity())")
-        self.sources = load_sources(overrides)
+        self.sources = load_sources(plan.sources)
         self.inflight: set[asyncio.Task[BookingReply]] = set()
-        self.sent: set[Process] = set()  # customers whose intent was sent at least once
+        self.sent: set[str] = set()  # intent ids sent at least once
+        self.last_release = 0.0  # monotonic time the last burst left: where aimed steps aim from
+        self.transient: set[asyncio.Task[None]] = set()  # transient faults waiting to lift themselves
         self.recorder: Recorder | None = None  # from the fixture on: what `partial` saves
         self.crashes = 0
         self.restart_seconds: list[float] = []
@@ -117,16 +117,16 @@ class Run:
         return RunResult(self.schedule, history, verdict, time.monotonic() - self._started,
                          self.crashes, self.restart_seconds, time.process_time() - self._cpu_started)
 
-    async def read(self, recorder: Recorder, truth: TruthReader, slot: str) -> None:
-        """One snapshot read, recorded as an interval: invoked before the request is sent,
-        completed when its answer is parsed (CONTRACT.md section 3)."""
+    async def read(self, recorder: Recorder, truth: TruthReader) -> None:
+        """One snapshot read of every slot in ONE request, recorded as an interval: invoked before
+        the request is sent, completed when its answer is parsed (CONTRACT.md section 3)."""
         invoke = recorder.read_invoke()
         try:
-            snapshot = await truth.snapshot(slot)
+            snapshots = await truth.snapshots([f.slot_id for f in recorder.fixtures])
         except SimCityError as exc:
             recorder.read_failed(invoke, str(exc))
             raise
-        recorder.read_ok(invoke, snapshot)
+        recorder.read_ok(invoke, *snapshots)
 
     async def execute(self) -> RunResult:
         self._started, self._cpu_started = started, cpu_started = time.monotonic(), time.process_time()
@@ -139,16 +139,21 @@ class Run:
             # restarting or reconnecting to its database).
             await asyncio.to_thread(nemesis.heal_all)
             await self.wait_healthy(app, "before the run")
-            fixture = await app.create_fixture(self.config.seed)
-            self.recorder = recorder = Recorder(fixture)
-            slot = fixture.slot_id
-            await self.read(recorder, truth, slot)
+            fixtures = tuple([await app.create_fixture(self.config.seed) for _ in range(self.config.slots)])
+            self.recorder = recorder = Recorder(fixtures)
+            await self.read(recorder, truth)
             verdict: Verdict | None = None
-            total = len(self.schedule.steps)
-            for number, step in enumerate(self.schedule.steps, 1):
-                await self.perform(step, number, recorder, fixture.intent_of, app, nemesis)
+            steps = self.schedule.steps
+            total = len(steps)
+            for number, step in enumerate(steps, 1):
+                if step.aim_ms is not None:
+                    # Aimed at the burst before it: strike that long after its release.
+                    await asyncio.sleep(max(0.0, self.last_release + step.aim_ms / 1000 - time.monotonic()))
+                await self.perform(step, number, recorder, fixtures[step.slot - 1].intent_of, app, nemesis)
+                if number < total and steps[number].aim_ms is not None:
+                    continue  # the next step is aimed at this one's requests in flight: no pause
                 await asyncio.sleep(self.config.step_pause_s)
-                await self.read(recorder, truth, slot)
+                await self.read(recorder, truth)
                 if self.progress:
                     self.progress(number, total, str(step))
                 if self.config.stop_at_first_violation:
@@ -159,18 +164,18 @@ class Run:
                         # the forensic snapshot shows the rows).
                         if self.inflight:
                             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
-                        await self.read(recorder, truth, slot)
+                        await self.read(recorder, truth)
                         verdict = check(recorder.history(), terminal=False)
                         break
             if verdict is None:
-                await self.settle(recorder, fixture.intents, app, truth, nemesis)
+                await self.settle(recorder, tuple(i for f in fixtures for i in f.intents), app, truth, nemesis)
                 verdict = check(recorder.history(), terminal=True)
             return RunResult(self.schedule, recorder.history(), verdict, time.monotonic() - started,
                              self.crashes, self.restart_seconds, time.process_time() - cpu_started)
         finally:
-            for task in self.inflight:
+            for task in (*self.inflight, *self.transient):
                 task.cancel()
-            await asyncio.gather(*self.inflight, return_exceptions=True)
+            await asyncio.gather(*self.inflight, *self.transient, return_exceptions=True)
             try:
                 await asyncio.to_thread(nemesis.heal_all)
             finally:
@@ -182,7 +187,7 @@ class Run:
         """The booking requests a demand step releases together, each as the history names it: a
         send for an intent's first request, a retry (same intent id) after that."""
         def first_or_retry(intent: Intent) -> tuple[Intent, Action]:
-            return intent, Action.RETRY_BOOK if intent.process in self.sent else Action.SEND_BOOK
+            return intent, Action.RETRY_BOOK if intent.intent_id in self.sent else Action.SEND_BOOK
 
         if step.action is Action.RACE:
             return [first_or_retry(intent_of(p)) for p in (Process.C1, Process.C2)]
@@ -206,7 +211,8 @@ class Run:
         for n, booking in enumerate(prepared):
             booking.release(hold_s=hold_first_s if n == 0 else 0.0)
         skew = send_skew_us(prepared)
-        self.sent.update(intent.process for intent, _ in requests)
+        self.last_release = min((p.sent_at for p in prepared if p.sent_at is not None), default=time.monotonic())
+        self.sent.update(intent.intent_id for intent, _ in requests)
         tasks = []
         for invoke, booking in zip(invokes, prepared):
             task = asyncio.create_task(self._answered(recorder, invoke, booking, skew))
@@ -225,7 +231,8 @@ class Run:
             recorder.complete(recorder.invoke(Process.NEMESIS, Action.NO_OP, Details(params=(("step", number),))),
                               OpKind.OK)
             return
-        invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop, params=(("step", number),)))
+        aim = (("aim_ms", step.aim_ms),) if step.aim_ms is not None else ()
+        invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop, params=(("step", number), *aim)))
         if step.action is Action.RESTART_SIMCITY:
             took = await asyncio.to_thread(nemesis.crash)
             self.crashes, self.restart_seconds = nemesis.crashes, nemesis.restart_seconds
@@ -236,7 +243,16 @@ class Run:
         else:
             assert step.hop is not None
             params = await asyncio.to_thread(nemesis.inject, step.action, step.hop)
+            lasts_s = KINDS[step.action].lasts_s
+            if lasts_s is not None:
+                params += (("lasts_ms", round(lasts_s * 1000)),)
+                self.transient.add(asyncio.create_task(self._lift_later(nemesis, step.action, step.hop, lasts_s)))
             recorder.complete(invoke, OpKind.OK, Details(hop=step.hop, params=params))
+
+    @staticmethod
+    async def _lift_later(nemesis: Nemesis, kind: Action, hop: Hop, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        await asyncio.to_thread(nemesis.lift, kind, hop)
 
     async def _answered(self, recorder: Recorder, invoke: Op, booking: PreparedBooking, skew_us: int) -> BookingReply:
         reply = await booking.answer()
@@ -280,7 +296,7 @@ class Run:
             if not pending:
                 break
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-        await self.read(recorder, truth, intents[0].slot_id)
+        await self.read(recorder, truth)
         recorder.complete(settle, OpKind.OK, Details(error=unhealthy))
 
 

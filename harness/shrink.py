@@ -130,10 +130,11 @@ class Shrinker:
                 self.stopped_by = "time budget"
                 raise _OutOfBudget
             self.runs += 1
-            schedule = Schedule(steps, self.info.seed, self.info.profile)
+            schedule = Schedule(steps, self.info.seed, self.info.schedule.mix)
             try:
                 result = run_sc1(self.stack, RunConfig(seed=self.info.seed, iterations=len(steps),
-                                                       profile=self.info.profile, schedule=schedule))
+                                                       profile=self.info.profile, schedule=schedule,
+                                                       slots=self.info.slots))
             except InfrastructureError:
                 # Unresolved, as ddmin calls it: this try proves nothing. Trouble that persists is
                 # the stack's, not the candidate's: give up then.

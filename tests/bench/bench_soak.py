@@ -18,7 +18,8 @@ from collections.abc import Iterator, Mapping
 
 from harness.checker import Validity
 from harness.errors import SimCityError
-from harness.history import FAULT_ACTIONS, Action, OpKind
+from harness.faults import FAULT_ACTIONS
+from harness.history import Action, OpKind
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.local import LocalStack
 

@@ -34,7 +34,7 @@ def as_point_reads(history: History) -> History:
             moved.append(replace(by_index[op.invoke_index], time_s=op.time_s))
         moved.append(op)
     renumber = {op.index: new for new, op in enumerate(moved)}
-    return History(history.fixture, tuple(
+    return History(history.fixtures, tuple(
         replace(op, index=renumber[op.index],
                 invoke_index=renumber[op.invoke_index] if op.invoke_index is not None else None)
         for op in moved))

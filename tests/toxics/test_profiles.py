@@ -11,10 +11,10 @@ from toxics import Fault, Partition, ProfileError, Toxic, list_profiles, load_pr
 from toxics.catalog import REGISTRY
 from toxics.control import FaultConfigError
 
-SHIPPED = ("calm", "drops", "jitter", "latency", "partition", "resets", "storm", "timeouts")
+SHIPPED = ("calm", "cut", "drops", "jitter", "latency", "partition", "resets", "stall", "storm", "timeouts")
 
 
-def test_the_eight_profiles_are_shipped() -> None:
+def test_the_ten_profiles_are_shipped() -> None:
     assert list_profiles() == SHIPPED
 
 
@@ -132,7 +132,7 @@ def test_a_file_under_the_working_directory_is_named_relative_to_it(monkeypatch:
 @pytest.mark.parametrize(
     ("ref", "message"),
     [
-        ("stormm", "unknown profile 'stormm'; known: calm, drops, jitter, latency, partition, resets, storm, timeouts"),
+        ("stormm", "unknown profile 'stormm'; known: calm, cut, drops, jitter, latency, partition, resets, stall, storm, timeouts"),
         ("nowhere/none.toml", "nowhere/none.toml: cannot read: No such file or directory"),
     ],
 )
