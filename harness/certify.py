@@ -220,7 +220,8 @@ class Certifier:
         def on_step(done: int, total: int, step: str) -> None:
             self.progress.update(task, completed=done, total=total, description=f"{spec.id} {step}")
 
-        config = RunConfig(seed=spec.seed, iterations=spec.iterations, profile=spec.profile)
+        config = RunConfig(seed=spec.seed, iterations=spec.iterations, profile=spec.profile,
+                           slots=self.plan.matrix.slots)
         started = time.monotonic()
         partial: list[str] = []  # the report of a run stopped half-way: evidence is never lost
         try:
@@ -253,9 +254,10 @@ class Certifier:
         directory = self.plan.out / relative
         secrets = sorted(self.secrets)
         write_report(directory, result.history, result.verdict,
-                     replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env), secrets=secrets)
+                     replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env, self.plan.matrix.slots),
+                     secrets=secrets)
         write_run_info(directory, RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule,
-                                          dict(self.plan.app_env)), secrets)
+                                          dict(self.plan.app_env), slots=self.plan.matrix.slots), secrets)
         return relative
 
     def _finish(self, spec: RunSpec, record: RunRecord) -> None:
@@ -270,8 +272,8 @@ class Certifier:
         self.progress.console.print(line, highlight=False)
 
 
-def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str]) -> str:
-    return sc1_command(spec.seed, spec.profile, kind, app_env, iterations=spec.iterations)
+def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1) -> str:
+    return sc1_command(spec.seed, spec.profile, kind, app_env, iterations=spec.iterations, slots=slots)
 
 
 def _short(exc: BaseException) -> str:

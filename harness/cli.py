@@ -85,9 +85,8 @@ def replay_command(args: argparse.Namespace) -> str:
         extra += ["--distance", args.distance]
     if args.mix:
         extra += ["--mix", args.mix]
-    if args.slots != 1:
-        extra += ["--slots", str(args.slots)]
     return sc1_command(args.seed, args.profile, args.resolved_stack, args.app_env, iterations=args.iterations,
+                       slots=args.slots,
                        extra=[*extra, *cli_tools.schedule_flags(args)])
 
 

@@ -350,8 +350,8 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
         secrets = (stack.endpoints.service_key,)
     shrunk = result.shrunk
     steps_arg = ",".join(str(s) for s in shrunk.steps)
-    command = sc1_command(info.seed, info.profile, kind, app_env, extra=["--steps", steps_arg])
-    file_command = sc1_command(info.seed, info.profile, kind, app_env,
+    command = sc1_command(info.seed, info.profile, kind, app_env, slots=info.slots, extra=["--steps", steps_arg])
+    file_command = sc1_command(info.seed, info.profile, kind, app_env, slots=info.slots,
                                extra=["--schedule", str(args.report_dir / "shrunk.json")])
     numbered = "\n".join(f"{n:>3}. {step}" for n, step in enumerate(shrunk.steps, 1))
     doc = {
@@ -389,7 +389,7 @@ def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind
                          command: str, secrets: Sequence[str]) -> None:
     write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets)
     write_run_info(directory, RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule,
-                                      dict(app_env)), secrets)
+                                      dict(app_env), slots=info.slots), secrets)
 
 
 # --- sc1: explicit schedules and run.json ---------------------------------------------------------

@@ -1,15 +1,19 @@
 """What a run (or a whole certificate) actually exercised, read from the recorded history.
 
 Counts crashes, faults of each kind and hop, retries and answers, and WHERE in a booking each crash
-and fault landed:
+and fault landed, judged from outside as a client can (the app's own steps are invisible; the
+database truth read after the strike tells whether a request in flight had committed):
 
 - `before_first_booking`: no booking request had been sent yet;
-- `booking_in_flight`: a booking request was between its invoke and its answer (the dangerous
-  window: the app may have acted without the client hearing of it);
+- `before_commit`: a request deciding its intent was in flight, and the first read sent after the
+  strike shows that intent undecided (absent or pending): the app had not committed it;
+- `after_commit_before_answer`: such a request was in flight and that read shows the intent decided:
+  the app had committed, the client had not heard (the most dangerous window);
+- `during_replay`: only replays were in flight (requests of intents already decided when sent);
 - `between_bookings`: requests had been sent and every one had its answer (or was given up on).
 
-A certificate whose crashes never landed in flight has not tested crash recovery of a booking.
-Pure: nothing here does I/O.
+A certificate whose crashes never landed between a commit and its answer has not tested crash
+recovery of a booking. Pure: nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.faults import FAULT_ACTIONS
-from harness.history import Action, History, Hop, OpKind
+from harness.contract import BookingStatus
+from harness.history import Action, History, Hop, Op, OpKind
 
-POINTS = ("before_first_booking", "booking_in_flight", "between_bookings")
+POINTS = ("before_first_booking", "before_commit", "after_commit_before_answer", "during_replay",
+          "between_bookings")
 
 Coverage = dict[str, Any]
 
@@ -46,9 +52,8 @@ def empty() -> Coverage:
 def of_history(history: History) -> Coverage:
     cov = empty()
     cov["runs"] = 1
-    completed_at = {op.invoke_index: op.index for op in history.ops if op.invoke_index is not None}
     answers = {op.invoke_index: op.kind for op in history.ops if op.invoke_index is not None}
-    sent: list[int] = []  # invoke indexes of booking requests so far
+    landing = _Landing(history)
     confirmed_seen = False
     settling = False
     for op in history.ops:
@@ -64,23 +69,21 @@ def of_history(history: History) -> Coverage:
             if settling:
                 cov["settle_retries"] += 1
                 continue
-            sent.append(op.index)
             cov["actions"] += 1
             cov["bookings_sent" if op.action is Action.SEND_BOOK else "retries"] += 1
             continue
         if settling or op.action is Action.SNAPSHOT:
             continue
         cov["actions"] += 1
-        point = _point(op.index, sent, completed_at)
         if op.action is Action.RESTART_SIMCITY:
             cov["crashes"] += 1
-            cov["crash_points"][point] += 1
+            cov["crash_points"][landing.at(op.index)] += 1
             cov["crashes_after_confirmation"] += confirmed_seen
         elif op.action in FAULT_ACTIONS:
             cov["faults"][op.action.value] += 1
             if op.details.hop is not None:
                 cov["fault_hops"][op.details.hop.value] += 1
-            cov["fault_points"][point] += 1
+            cov["fault_points"][landing.at(op.index)] += 1
         elif op.action is Action.HEAL:
             cov["heals"] += 1
     return cov
@@ -94,12 +97,50 @@ def _answer(kind: OpKind | None) -> str:
     return "unknown"  # an `info` answer, or none at all
 
 
-def _point(index: int, sent: list[int], completed_at: Mapping[int | None, int]) -> str:
-    if not sent:
-        return POINTS[0]
-    if any(completed_at.get(i, index + 1) > index for i in sent):
-        return POINTS[1]
-    return POINTS[2]
+_DECIDED = (BookingStatus.CONFIRMED, BookingStatus.REJECTED)
+
+
+class _Landing:
+    """Where a strike at op `index` landed against the booking requests in flight then."""
+
+    def __init__(self, history: History) -> None:
+        self.ops = history.ops
+        self.completed_at = {op.invoke_index: op.index for op in history.ops if op.invoke_index is not None}
+        self.slot_of = {i.intent_id: k for k, f in enumerate(history.fixtures) for i in f.intents}
+        self.bookings = [op for op in history.ops if op.kind is OpKind.INVOKE and op.action.is_booking]
+        self.reads = [op for op in history.ops if op.snapshots]  # completions, in order
+
+    def decided_in(self, read: Op, intent_id: str) -> bool:
+        slot = self.slot_of.get(intent_id)
+        if slot is None or slot >= len(read.snapshots):
+            return False
+        return any(r.status in _DECIDED for r in read.snapshots[slot].rows_for(intent_id))
+
+    def decided_before(self, intent_id: str, index: int) -> bool:
+        """A definite answer, or a read showing it decided, completed before op `index`."""
+        for op in self.ops:
+            if op.index >= index:
+                return False
+            if op.details.intent_id == intent_id and op.kind in (OpKind.OK, OpKind.FAIL):
+                return True
+            if op.snapshots and self.decided_in(op, intent_id):
+                return True
+        return False
+
+    def at(self, index: int) -> str:
+        sent = [b for b in self.bookings if b.index < index]
+        if not sent:
+            return "before_first_booking"
+        in_flight = [b for b in sent if self.completed_at.get(b.index, index + 1) > index]
+        if not in_flight:
+            return "between_bookings"
+        deciding = [b for b in in_flight if b.details.intent_id and not self.decided_before(b.details.intent_id, b.index)]
+        if not deciding:
+            return "during_replay"
+        after = next((r for r in self.reads if (r.invoke_index or r.index) > index), None)
+        if after is not None and any(self.decided_in(after, b.details.intent_id or "") for b in deciding):
+            return "after_commit_before_answer"
+        return "before_commit"
 
 
 def add(total: Coverage, part: Mapping[str, Any]) -> Coverage:

@@ -21,7 +21,7 @@ from harness.errors import UsageError
 from harness.faults import plan_for_profile
 
 MATRIX_DIR = Path(__file__).resolve().parent / "matrices"
-_KEYS = ("description", "iterations", "seeds", "profiles")
+_KEYS = ("description", "iterations", "seeds", "profiles", "slots")
 
 
 class MatrixError(UsageError):
@@ -53,6 +53,7 @@ class Matrix:
     profiles: tuple[str, ...]
     iterations: int
     description: str = ""
+    slots: int = 1  # independent slots per run (`sc1 --slots`)
 
     def runs(self) -> tuple[RunSpec, ...]:
         return tuple(RunSpec(s, p, self.iterations) for s in self.seeds for p in self.profiles)
@@ -63,13 +64,16 @@ class Matrix:
     @property
     def hash(self) -> str:
         """Identity of what is run (not of its description): shards of one matrix share it."""
-        canonical = json.dumps({"iterations": self.iterations, "seeds": list(self.seeds),
-                                "profiles": list(self.profiles)}, separators=(",", ":"))
+        what: dict[str, object] = {"iterations": self.iterations, "seeds": list(self.seeds),
+                                   "profiles": list(self.profiles)}
+        if self.slots != 1:  # one-slot matrices keep the hash they always had
+            what["slots"] = self.slots
+        canonical = json.dumps(what, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "description": self.description, "iterations": self.iterations,
-                "seeds": list(self.seeds), "profiles": list(self.profiles), "hash": self.hash,
+                "seeds": list(self.seeds), "profiles": list(self.profiles), "slots": self.slots, "hash": self.hash,
                 "runs": len(self)}
 
     @classmethod
@@ -123,7 +127,10 @@ def build_matrix(data: dict[str, object], name: str, where: str) -> Matrix:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise MatrixError(f"{where}: description: must be a string")
-    return Matrix(name, seeds, profiles, iterations, description)
+    slots = data.get("slots", 1)
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise MatrixError(f"{where}: slots: must be an integer >= 1, got {slots!r}")
+    return Matrix(name, seeds, profiles, iterations, description, slots)
 
 
 def _names(data: dict[str, object], key: str, where: str) -> tuple[str, ...]:

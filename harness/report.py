@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checker import Invariant, Validity, Verdict
+from harness import coverage
+from harness.checker import Invariant, TerminalState, Validity, Verdict
 from harness.errors import UsageError
 from harness.faults import FAULT_ACTIONS
 from harness.history import Action, History, Hop, Op, OpKind, Process, count_actions
@@ -106,39 +107,63 @@ def render_text(history: History, verdict: Verdict, *, replay_command: str = "",
     """The PASS summary, the INCONCLUSIVE reason, or the FAIL forensic snapshot, as plain text."""
     counts = count_actions(history.ops)
     answers = _answer_counts(history)
+    cov = coverage.of_history(history)
     figures = (
         f"actions: {sum(n for a, n in counts.items() if a is not Action.SNAPSHOT)} "
         f"({', '.join(f'{a.value} {n}' for a, n in counts.items() if a is not Action.SNAPSHOT)})\n"
         f"faults: {sum(n for a, n in counts.items() if a in FAULT_ACTIONS)}, "
         f"heals: {counts.get(Action.HEAL, 0)}, crashes: {counts.get(Action.RESTART_SIMCITY, 0)}\n"
         f"answers: ok {answers[OpKind.OK]}, fail {answers[OpKind.FAIL]}, unknown {answers[OpKind.INFO]}\n"
-        f"snapshots checked: {verdict.snapshots_checked}, duration: {history.duration_s:.2f}s"
+        f"snapshots checked: {verdict.snapshots_checked}, duration: {history.duration_s:.2f}s\n"
+        f"where crashes landed: {_points(cov['crash_points'])}; faults: {_points(cov['fault_points'])}"
     )
+    slots = len(history.fixtures)
     if verdict.passed:
-        state = verdict.final_state.value.replace("_", " ") if verdict.final_state else "not checked"
+        if slots > 1:
+            outcomes = ", ".join(f"slot {n} {_state_text(state)} ({winner.value if winner else '-'})"
+                                 for n, (state, winner) in enumerate(verdict.slot_outcomes, 1))
+            return f"SC-1 PASS: {slots} slots, each in a terminal state: {outcomes}\n{figures}\n"
         winner = verdict.winner.value if verdict.winner else "none"
-        return f"SC-1 PASS: final state {state}, winner {winner}\n{figures}\n"
+        return f"SC-1 PASS: final state {_state_text(verdict.final_state)}, winner {winner}\n{figures}\n"
+    last = history.ops[-1].index if history.ops else 0
     if not verdict.failed:
-        lines = [f"SC-1 INCONCLUSIVE (no verdict on the app): {verdict.reason}", "",
-                 *_forensic_snapshot(history, history.ops[-1].index if history.ops else 0), "", figures]
+        lines = [f"SC-1 INCONCLUSIVE (no verdict on the app): {verdict.reason}", ""]
+        for k in range(slots):
+            lines += [*_forensic_snapshot(_slot(history, k), last), ""]
+        lines.append(figures)
         if replay_command:
             lines += ["", f"replay: {replay_command}"]
         return "\n".join(lines) + "\n"
     first = verdict.primary
     assert first is not None  # a FAIL verdict always names what failed
-    lines = [f"SC-1 FAIL: {first.name.value} (invariant {first.invariant.value}: {first.invariant.title})",
+    where = f" on slot {first.slot} of {slots}" if slots > 1 else ""
+    lines = [f"SC-1 FAIL{where}: {first.name.value} (invariant {first.invariant.value}: {first.invariant.title})",
              f"  {first.message}", ""]
     if verdict.reason:
         lines += [f"note: {verdict.reason}", ""]
     lines.append("all violations:")
     lines += [f"  - {v.name.value} at op {v.index} (seen {v.occurrences}x): {v.message}"
               for v in verdict.violations]
-    lines += ["", *_forensic_snapshot(history, first.index), "", "last actions before the break:"]
+    lines += ["", *_forensic_snapshot(_slot(history, first.slot - 1), first.index), "",
+              "last actions before the break:"]
     lines += [f"  {_op_line(op)}" for op in _ops_before(history, first.index, context_ops)]
     lines += ["", figures]
     if replay_command:
         lines += ["", f"replay: {replay_command}"]
     return "\n".join(lines) + "\n"
+
+
+def _points(points: dict[str, int]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in points.items() if n) or "none"
+
+
+def _state_text(state: TerminalState | None) -> str:
+    return state.value.replace("_", " ") if state else "not checked"
+
+
+def _slot(history: History, k: int) -> History:
+    """Slot k (0-based) as a one-slot history; a one-slot history is its own."""
+    return history if len(history.fixtures) == 1 else history.slot_view(k)
 
 
 def _answer_counts(history: History) -> dict[OpKind, int]:
@@ -210,8 +235,10 @@ def render_html(history: History, verdict: Verdict, *, replay_command: str = "")
     """A self-contained page: verdict, SVG timeline (a row per process), violations, ops."""
     status = verdict.valid.value
     title = f"SC-1 {status}"
-    if verdict.passed and verdict.final_state:
-        title += f": {verdict.final_state.value.replace('_', ' ')}, winner {verdict.winner.value if verdict.winner else '-'}"
+    if verdict.passed and len(history.fixtures) > 1:
+        title += f": {len(history.fixtures)} slots, each in a terminal state"
+    elif verdict.passed and verdict.final_state:
+        title += f": {_state_text(verdict.final_state)}, winner {verdict.winner.value if verdict.winner else '-'}"
     elif verdict.primary:
         title += f": {verdict.primary.name.value}"
     elif verdict.reason:
@@ -228,7 +255,8 @@ def render_html(history: History, verdict: Verdict, *, replay_command: str = "")
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f'<h1 class="{status.lower()}">{esc(title)}</h1>',
-        f"<p>seed <code>{esc(history.fixture.seed)}</code>, slot <code>{esc(history.fixture.slot_id)}</code></p>",
+        f"<p>seed <code>{esc(history.fixtures[0].seed)}</code>, "
+        + ", ".join(f"slot {n} <code>{esc(f.slot_id)}</code>" for n, f in enumerate(history.fixtures, 1)) + "</p>",
         f'<div class="legend">{legend}<span><i class="sw" style="background:#c0392b"></i> crash / break</span>'
         '<span><i class="sw" style="background:#5b8def;opacity:.35"></i> fault active</span></div>',
         _timeline_svg(history, verdict),

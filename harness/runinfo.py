@@ -28,11 +28,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def sc1_command(seed: str, profile: str, stack: str, app_env: Mapping[str, str] | Sequence[str], *,
-                iterations: int | None = None, extra: Sequence[str] = ()) -> str:
+                iterations: int | None = None, slots: int = 1, extra: Sequence[str] = ()) -> str:
     """The `simcity sc1` command line that runs this again; `app_env` as a mapping or KEY=VALUE pairs."""
     parts = ["simcity", "sc1", "--seed", seed]
     if iterations is not None:
         parts += ["--iterations", str(iterations)]
+    if slots != 1:
+        parts += ["--slots", str(slots)]
     parts += ["--profile", profile, "--stack", stack]
     pairs = [f"{k}={v}" for k, v in app_env.items()] if isinstance(app_env, Mapping) else list(app_env)
     for pair in pairs:

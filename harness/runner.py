@@ -145,13 +145,19 @@ class Run:
             verdict: Verdict | None = None
             steps = self.schedule.steps
             total = len(steps)
+            strike: asyncio.Task[None] | None = None  # an aimed step under way
             for number, step in enumerate(steps, 1):
-                if step.aim_ms is not None:
-                    # Aimed at the burst before it: strike that long after its release.
-                    await asyncio.sleep(max(0.0, self.last_release + step.aim_ms / 1000 - time.monotonic()))
-                await self.perform(step, number, recorder, fixtures[step.slot - 1].intent_of, app, nemesis)
+                if strike is not None:  # this step was aimed: it started with the burst before it
+                    await strike
+                    strike = None
+                else:
+                    await self.perform(step, number, recorder, fixtures[step.slot - 1].intent_of, app, nemesis)
                 if number < total and steps[number].aim_ms is not None:
-                    continue  # the next step is aimed at this one's requests in flight: no pause
+                    # The next step strikes the requests this one released, `aim_ms` after their
+                    # release, while this step's own pause and read go on as usual: the read keeps
+                    # probing the window, the strike lands in it.
+                    strike = asyncio.create_task(self._aimed(steps[number], number + 1, recorder, nemesis))
+                    self.transient.add(strike)
                 await asyncio.sleep(self.config.step_pause_s)
                 await self.read(recorder, truth)
                 if self.progress:
@@ -162,6 +168,8 @@ class Run:
                         # One more look at the truth once the requests in flight have landed: the
                         # damage behind what broke (two clients told "confirmed" is the symptom;
                         # the forensic snapshot shows the rows).
+                        if strike is not None:
+                            await strike
                         if self.inflight:
                             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
                         await self.read(recorder, truth)
@@ -227,6 +235,10 @@ class Run:
             hold = REORDER_HOLD_S if step.action is Action.REORDER else 0.0
             await self.release(recorder, app, self.demand(step, intent_of), step=number, hold_first_s=hold)
             return
+        await self.perform_nemesis(step, number, recorder, nemesis)
+
+    async def perform_nemesis(self, step: Step, number: int, recorder: Recorder, nemesis: Nemesis) -> None:
+        """A step that sends no booking: a no-op, a crash, a fault or a heal."""
         if step.action is Action.NO_OP:
             recorder.complete(recorder.invoke(Process.NEMESIS, Action.NO_OP, Details(params=(("step", number),))),
                               OpKind.OK)
@@ -248,6 +260,11 @@ class Run:
                 params += (("lasts_ms", round(lasts_s * 1000)),)
                 self.transient.add(asyncio.create_task(self._lift_later(nemesis, step.action, step.hop, lasts_s)))
             recorder.complete(invoke, OpKind.OK, Details(hop=step.hop, params=params))
+
+    async def _aimed(self, step: Step, number: int, recorder: Recorder, nemesis: Nemesis) -> None:
+        assert step.aim_ms is not None
+        await asyncio.sleep(max(0.0, self.last_release + step.aim_ms / 1000 - time.monotonic()))
+        await self.perform_nemesis(step, number, recorder, nemesis)
 
     @staticmethod
     async def _lift_later(nemesis: Nemesis, kind: Action, hop: Hop, after_s: float) -> None:

@@ -39,7 +39,7 @@ def certify_wall(matrix_name: str, jobs: int) -> None:
     print(f"certify {matrix.name} ({len(matrix)} runs x {matrix.iterations} actions), --jobs {jobs}: "
           f"wall {wall:6.1f} s, verdict {cert.status.value} ({counts['pass']} PASS, {counts['fail']} FAIL, "
           f"{counts['error']} ERROR), run median {statistics.median(run_walls):.1f} s, "
-          f"crashes {cov['crashes']} (in flight {cov['crash_points']['booking_in_flight']})", flush=True)
+          f"crashes {cov['crashes']} (between commit and answer {cov['crash_points']['after_commit_before_answer']}, before commit {cov['crash_points']['before_commit']})", flush=True)
 
 
 def shrink_time(strategy: str) -> None:

@@ -58,7 +58,7 @@ def test_an_empty_shard_passes_and_the_merge_still_sees_every_run(tmp_path: Path
 
 
 def test_json_round_trip_and_files(tmp_path: Path) -> None:
-    cov = {"runs": 1, "crashes": 2, "crash_points": {"booking_in_flight": 1, "between_bookings": 1,
+    cov = {"runs": 1, "crashes": 2, "crash_points": {"after_commit_before_answer": 1, "between_bookings": 1,
                                                       "before_first_booking": 0}}
     c = cert(record("s1", "calm", coverage=cov), record("s1", "storm", Status.FAIL),
              record("s2", "calm", Status.ERROR), record("s2", "storm", coverage=cov))
@@ -66,7 +66,7 @@ def test_json_round_trip_and_files(tmp_path: Path) -> None:
     data = json.loads(paths.json.read_text())
     assert data["verdict"] == "FAIL" and data["summary"] == {"runs": 4, "pass": 2, "fail": 1, "error": 1}
     assert data["errors"] == [{"id": "s2/calm", "error": "stack did not start"}]
-    assert data["coverage"]["crashes"] == 4 and data["coverage"]["crash_points"]["booking_in_flight"] == 2
+    assert data["coverage"]["crashes"] == 4 and data["coverage"]["crash_points"]["after_commit_before_answer"] == 2
     assert data["matrix"]["hash"] == MATRIX.hash and data["target"]["git_sha"] == "abc"
     again, where = read_certificate(tmp_path)
     assert where == tmp_path and again.runs == c.runs and again.matrix == MATRIX and again.status is Status.FAIL

@@ -17,7 +17,7 @@ from harness.contract import SlotState
 from harness.history import Action, Details, Hop, OpKind, Process
 from harness.runinfo import RunInfo, read_report_dir, write_run_info
 from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
-from tests.harness.builders import INTENT, Builder
+from tests.harness.builders import INTENT, Builder, row
 
 
 def test_crash_points() -> None:
@@ -33,14 +33,33 @@ def test_crash_points() -> None:
     b.heal(Hop.APP_DB)
     cov = coverage.of_history(b.history())
     assert cov["crashes"] == 3
-    assert cov["crash_points"] == {"before_first_booking": 1, "booking_in_flight": 1, "between_bookings": 1}
+    assert cov["crash_points"] == {"before_first_booking": 1, "before_commit": 1, "after_commit_before_answer": 0,
+                                   "during_replay": 0, "between_bookings": 1}
     assert cov["crashes_after_confirmation"] == 1
     assert cov["faults"]["latency"] == 1 and cov["faults"]["partition"] == 1 and cov["fault_hops"]["app-db"] == 2
-    assert cov["fault_points"] == {"before_first_booking": 1, "booking_in_flight": 0, "between_bookings": 1}
+    assert cov["fault_points"] == {"before_first_booking": 1, "before_commit": 0, "after_commit_before_answer": 0,
+                                   "during_replay": 0, "between_bookings": 1}
     assert cov["bookings_sent"] == 1 and cov["retries"] == 1 and cov["heals"] == 1
     assert cov["answers"] == {"ok": 1, "fail": 0, "unknown": 1}
     total = coverage.add(coverage.add(coverage.empty(), cov), cov)
-    assert total["runs"] == 2 and total["crash_points"]["booking_in_flight"] == 2
+    assert total["runs"] == 2 and total["crash_points"]["before_commit"] == 2
+
+
+def test_crash_points_read_from_the_truth_after_the_strike() -> None:
+    b = Builder()
+    first = b.invoke(Process.C1)
+    b.crash()  # C1's request in flight, and the read after it shows C1 decided: it had committed
+    b.snap(SlotState.BOOKED, row(Process.C1))
+    b.answer(first, None)
+    replay = b.invoke(Process.C1, retry=True)
+    b.crash()  # only a replay of a decided intent in flight
+    b.answer(replay, 200)
+    other = b.invoke(Process.C2)
+    b.crash()  # C2's first request in flight, and the next read shows it undecided
+    b.snap(SlotState.BOOKED, row(Process.C1))
+    b.answer(other, None)
+    points = coverage.of_history(b.history())["crash_points"]
+    assert points["after_commit_before_answer"] == 1 and points["during_replay"] == 1 and points["before_commit"] == 1
 
 
 def test_same_seed_same_schedule() -> None:
