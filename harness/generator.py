@@ -230,8 +230,19 @@ class _State:
         self.last_booking: tuple[int, IntentRef] | None = None
         self.after_demand = False
         self.active: dict[Hop, set[Action]] = {hop: set() for hop in Hop}
+        # Slots whose race has not yet run clean (no fault losing requests active when it left,
+        # no strike aimed at it): a race spoiled by a fault is run again on its slot.
+        self.fresh: set[int] = set(range(1, slots + 1))
+        self._clean_race: int | None = None  # the slot of a clean race just released
+
+    def losing_requests(self) -> bool:
+        """A fault that loses requests is active (latency and stalls only slow them)."""
+        return any(KINDS[a].aimable for faults in self.active.values() for a in faults)
 
     def apply(self, step: Step) -> None:
+        if self._clean_race is not None and step.aim_ms is None:
+            self.fresh.discard(self._clean_race)
+        self._clean_race = step.slot if step.action is Action.RACE and not self.losing_requests() else None
         # Two bookings in a row are a pair already: only a booking after anything else opens one.
         is_single = step.action in (Action.SEND_BOOK, Action.RETRY_BOOK)
         opens_pair = is_single and not self.after_demand and step.intent is not None
@@ -269,9 +280,9 @@ class _State:
         return [None]
 
 
-# While only one customer has sent on a slot, the other's first send is this much likelier; while
-# neither has, a race is: the race for a free slot happens when both intents are in flight
-# together, and a schedule should contain that race while the slot is still free.
+# While a slot's race has not run clean, a race there is this much likelier; once it has, while
+# only one customer has sent, the other's first send is: the race for a free slot happens when
+# both intents are in flight together, and a schedule should contain that race unspoiled.
 CONTENTION_BOOST = 10
 # After one customer's booking step, the other customer's comes right behind it this often: both
 # keep trying at once, so the race is re-run whenever faults or crashes spoiled the previous one.
@@ -284,17 +295,29 @@ AIM_BOOST = 3
 AIM_SPAN_MS = 300
 
 
+# A demand step goes to a slot whose race has not run clean yet this often (while there is one).
+FRESH_PREFERENCE = 0.7
+
+
+def _demand_slot(rng: random.Random, state: _State) -> int:
+    if state.slots == 1:
+        return 1
+    if state.fresh and rng.random() < FRESH_PREFERENCE:
+        return rng.choice(sorted(state.fresh))
+    return rng.randint(1, state.slots)
+
+
 def _draw(rng: random.Random, mix: ActionMix, state: _State) -> Step:
     if state.last_booking is not None and rng.random() < PAIR_PROBABILITY:
         slot, booked = state.last_booking
         other = IntentRef.B if booked is IntentRef.A else IntentRef.A
         action = Action.RETRY_BOOK if other in state.sent[slot - 1] else Action.SEND_BOOK
         return Step(action, intent=other, slot=slot)
-    slot = rng.randint(1, state.slots) if state.slots > 1 else 1  # where this step's demand goes
+    slot = _demand_slot(rng, state)
     options = [(a, t) for a in SCHEDULE_ACTIONS if mix.weight(a) > 0 and (t := state.targets(a, slot))]
     if not options:
         return Step(Action.NO_OP)
-    boosted = {0: Action.RACE, 1: Action.SEND_BOOK}.get(len(state.sent[slot - 1]))
+    boosted = Action.RACE if slot in state.fresh else {1: Action.SEND_BOOK}.get(len(state.sent[slot - 1]))
 
     def weight(action: Action) -> int:
         boost = CONTENTION_BOOST if action is boosted else 1
