@@ -39,6 +39,10 @@ class Nemesis:
         url = stack.endpoints.proxy_api_url
         self.controller = ToxiproxyController(url) if url else None
         self._active: dict[Hop, list[Effect]] = {}
+        # What each injection still in place put on its hop: a transient fault lifts exactly its
+        # own (a later fault of the same kind, or one a heal already removed, is not touched).
+        self._injections: dict[int, tuple[Hop, tuple[Effect, ...]]] = {}
+        self._next_injection = 0
         self._lossy: set[Hop] = set()  # hops where the stack applied real packet loss
         self.crashes = 0
         self.restart_seconds: list[float] = []
@@ -55,34 +59,49 @@ class Nemesis:
         # Prefix names with the kind: latency and jitter both add a latency toxic to one stream.
         return tuple(e if isinstance(e, Partition) else replace(e, name=f"{kind.value}_{e.name}") for e in effects)
 
-    def inject(self, kind: Action, hop: Hop) -> tuple[tuple[str, int], ...]:
-        """Start the fault; returns its parameters for the history. No-op on an unfaultable hop."""
+    def inject(self, kind: Action, hop: Hop) -> tuple[tuple[tuple[str, int], ...], int | None]:
+        """Start the fault; returns its parameters for the history (`skipped` when nothing could
+        be injected: an unfaultable hop, or a profile with nothing for it) and a token that
+        `lift` takes (None when nothing was injected)."""
         if not self.faultable(hop):
-            return (("skipped", 1),)
+            return (("skipped", 1),), None
         assert self.controller is not None
         proxy = self.stack.endpoints.proxy_names[hop.value]
         params: list[tuple[str, int]] = []
-        for effect in self.effects_for(kind, hop):
+        effects = self.effects_for(kind, hop)
+        for effect in effects:
             self.controller.apply(proxy, effect)
             self._active.setdefault(hop, []).append(effect)
-            if not isinstance(effect, Partition):
+            if isinstance(effect, Partition):
+                params.append(("partition", 1))
+            else:
                 params += [(f"{effect.type}.{k}", int(v)) for k, v in effect.attributes.items()]
                 params.append((f"{effect.type}.toxicity_pct", round(effect.toxicity * 100)))
         probability = self.sources[kind].loss(hop.value) if kind in self.sources else None
         if probability is not None and self.stack.packet_loss(hop.value, probability):
             self._lossy.add(hop)
             params.append(("packet_loss.probability_pct", round(probability * 100)))
-        return tuple(params)
+        if not params:
+            return (("skipped", 1),), None
+        token = self._next_injection
+        self._next_injection += 1
+        self._injections[token] = (hop, effects)
+        return tuple(params), token
 
-    def lift(self, kind: Action, hop: Hop) -> None:
-        """Lift one kind's toxics from a hop, leaving the hop's other faults in place."""
-        if self.controller is None or not self.faultable(hop):
+    def lift(self, token: int) -> None:
+        """Lift what one injection put on its hop, leaving the hop's other faults in place; a
+        no-op once a heal removed it."""
+        if token not in self._injections or self.controller is None:
             return
+        hop, effects = self._injections.pop(token)
         proxy = self.stack.endpoints.proxy_names[hop.value]
-        mine = [e for e in self._active.get(hop, []) if not isinstance(e, Partition) and e.name.startswith(f"{kind.value}_")]
-        for effect in mine:
+        active = self._active.get(hop, [])
+        for effect in effects:
+            if effect in active:
+                active.remove(effect)
+            if isinstance(effect, Partition) and any(isinstance(e, Partition) for e in active):
+                continue  # another fault still holds the hop partitioned
             self.controller.revert(proxy, effect)
-            self._active[hop].remove(effect)
 
     def heal(self, hop: Hop | None = None) -> None:
         """Lift every fault of one hop, or of all hops."""
@@ -93,6 +112,7 @@ class Nemesis:
                     if each.value in self.stack.endpoints.proxy_names:
                         self.controller.heal(self.stack.endpoints.proxy_names[each.value])
                     self._active.pop(each, None)
+                    self._injections = {t: i for t, i in self._injections.items() if i[0] is not each}
         finally:
             self._lift_loss(hops)
 
@@ -102,6 +122,7 @@ class Nemesis:
             if self.controller is not None:
                 self.controller.heal()
             self._active.clear()
+            self._injections.clear()
         finally:
             self._lift_loss(list(Hop))
 

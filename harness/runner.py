@@ -18,7 +18,7 @@ from harness.contract import classify_booking_answer
 from harness.errors import InfrastructureError, SimCityError, UsageError
 from harness.faults import KINDS, FaultPlan, plan_for_profile
 from harness.generator import Schedule, Step, mix_named
-from harness.history import Action, Details, History, Hop, Intent, Op, OpKind, Process
+from harness.history import Action, Details, History, Intent, Op, OpKind, Process
 from harness.recorder import Recorder
 from harness.nemesis import Nemesis, load_sources
 from harness.stacks.base import Stack
@@ -254,11 +254,11 @@ class Run:
             recorder.complete(invoke, OpKind.OK, Details(hop=step.hop))
         else:
             assert step.hop is not None
-            params = await asyncio.to_thread(nemesis.inject, step.action, step.hop)
+            params, token = await asyncio.to_thread(nemesis.inject, step.action, step.hop)
             lasts_s = KINDS[step.action].lasts_s
-            if lasts_s is not None:
+            if lasts_s is not None and token is not None:
                 params += (("lasts_ms", round(lasts_s * 1000)),)
-                self.transient.add(asyncio.create_task(self._lift_later(nemesis, step.action, step.hop, lasts_s)))
+                self.transient.add(asyncio.create_task(self._lift_later(nemesis, token, lasts_s)))
             recorder.complete(invoke, OpKind.OK, Details(hop=step.hop, params=params))
 
     async def _aimed(self, step: Step, number: int, recorder: Recorder, nemesis: Nemesis) -> None:
@@ -267,9 +267,9 @@ class Run:
         await self.perform_nemesis(step, number, recorder, nemesis)
 
     @staticmethod
-    async def _lift_later(nemesis: Nemesis, kind: Action, hop: Hop, after_s: float) -> None:
+    async def _lift_later(nemesis: Nemesis, token: int, after_s: float) -> None:
         await asyncio.sleep(after_s)
-        await asyncio.to_thread(nemesis.lift, kind, hop)
+        await asyncio.to_thread(nemesis.lift, token)
 
     async def _answered(self, recorder: Recorder, invoke: Op, booking: PreparedBooking, skew_us: int) -> BookingReply:
         reply = await booking.answer()

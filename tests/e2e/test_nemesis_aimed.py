@@ -193,9 +193,6 @@ def toxic_names(api: ToxiproxyController, proxy: str) -> set[str]:
     return {t.name for t in api.toxics(proxy)}
 
 
-@pytest.mark.xfail(strict=True, reason="harness/runner.py Run.perform / _lift_later: a stall's lift timer is "
-                   "not tied to the stall it belongs to; after heal(app-db) and a new stall(app-db), the first "
-                   "stall's timer lifts the second one early")
 def test_a_later_stall_is_not_lifted_by_an_earlier_ones_timer(stack: LocalStack,
                                                               proxies: ToxiproxyController) -> None:
     seen: list[tuple[int, float, set[str]]] = []
@@ -261,15 +258,14 @@ def test_profile_storm_really_puts_storms_toxics_on_the_proxies(stack: LocalStac
     assert result.verdict.valid is not Validity.FAIL, explain(result)
 
 
-@pytest.mark.xfail(strict=True, reason="harness/nemesis.py Nemesis.lift skips Partition effects: under "
-                   "--profile storm a stall(app-db) also disables app_db (storm.toml [[partitions]]), and its "
-                   "self-lift after lasts_ms leaves the database cut off until a heal")
 def test_a_stall_under_storm_lifts_all_it_injected(stack: LocalStack, proxies: ToxiproxyController) -> None:
     nemesis = Nemesis(stack, load_sources(plan_for_profile("storm").sources))
     try:
-        params = dict(nemesis.inject(Action.STALL, Hop.APP_DB))
-        assert params  # storm's app-db toxics went on
-        nemesis.lift(Action.STALL, Hop.APP_DB)
+        injected, token = nemesis.inject(Action.STALL, Hop.APP_DB)
+        params = dict(injected)
+        assert params.get("partition") == 1  # storm's app-db toxics and its partition went on
+        assert token is not None
+        nemesis.lift(token)
         state = proxies.proxy(DB_PROXY)
         assert state.toxics == ()
         assert state.enabled, "the stall lifted itself, and the database is still partitioned"
@@ -279,9 +275,6 @@ def test_a_stall_under_storm_lifts_all_it_injected(stack: LocalStack, proxies: T
         nemesis.close()
 
 
-@pytest.mark.xfail(strict=True, reason="harness/nemesis.py Nemesis.inject: a fault step whose profile has "
-                   "nothing for it (any kind under --profile calm) injects nothing and is recorded as applied, "
-                   "with no params and no ('skipped', 1), unlike an unfaultable hop")
 def test_a_fault_step_that_injects_nothing_is_recorded_as_skipped(stack: LocalStack,
                                                                   proxies: ToxiproxyController) -> None:
     result = run(stack, ("race()", "cut(client-app+3ms)"), profile="calm")

@@ -115,7 +115,7 @@ def test_a_crash_restarts_the_app_container_and_the_database_survives(atomic_sta
 def test_packet_loss_is_real_lifted_on_heal_and_kept_across_a_crash(atomic_stack: ComposeStack) -> None:
     nemesis = Nemesis(atomic_stack, load_sources())
     try:
-        params = dict(nemesis.inject(Action.DROPS, Hop.CLIENT_APP))
+        params = dict(nemesis.inject(Action.DROPS, Hop.CLIENT_APP)[0])
         assert params["packet_loss.probability_pct"] == 20
         assert [r for r in atomic_stack.loss_rules() if "simcity-loss:client-app" in r]
         # Real drops: the kernel counts packets of proxied requests dropped under the rule.
