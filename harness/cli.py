@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import cli_tools
-from harness.errors import SimCityError, UsageError
+from harness.errors import SimCityError, StopSignal, UsageError
 from harness.checker import Validity
 from harness.report import ensure_writable, redact, render_text, write_report
 from harness.runinfo import sc1_command
@@ -202,8 +204,26 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASS
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    # Once: later signals are ignored, so that the cleanup the first one started runs to its end
+    # (a second Ctrl-C must not leave a stack running).
+    for each in STOP_SIGNALS:
+        signal.signal(each, _still_stopping)
+    raise StopSignal(signum)
+
+
+def _still_stopping(signum: int, frame: object) -> None:
+    print(f"simcity: {signal.Signals(signum).name} again: still stopping the stack, please wait", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
+    if threading.current_thread() is threading.main_thread():
+        for each in STOP_SIGNALS:
+            signal.signal(each, _stop_on_signal)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error
@@ -220,9 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "error" if isinstance(exc, UsageError) else "infrastructure trouble"
         print(f"simcity: {kind}: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("simcity: interrupted; stack stopped and faults healed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, StopSignal) else signal.SIGINT
+        print(f"simcity: stopped by {signal.Signals(signum).name}; stack stopped and faults healed", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - a bug in SimCity is never a verdict on the product
         print(f"simcity: internal error (no verdict): {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return EXIT_INFRA

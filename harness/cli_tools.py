@@ -116,6 +116,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     rep.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                      help="override the recorded app environment (repeatable)")
     rep.add_argument("--tries", type=int, default=1, help="reruns until the verdict reproduces (default 1)")
+    rep.add_argument("--trust-env", action="store_true",
+                     help="apply a recorded app environment that loads code (PYTHONPATH, LD_PRELOAD, ...)")
     rep.add_argument("--report-dir", type=Path, dest="out", help="where to write the replay's report "
                      "(default REPORT_DIR/replay)")
 
@@ -127,7 +129,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     shr.add_argument("--tries", type=int, default=2, help="runs per candidate at most (default 2)")
     shr.add_argument("--need", type=int, default=1, help="failing runs that keep a candidate (default 1)")
     shr.add_argument("--stack", choices=STACK_KINDS, help="stack kind (default: the recorded one)")
-    shr.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
+    shr.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                     help="override the recorded app environment (repeatable)")
+    shr.add_argument("--trust-env", action="store_true",
+                     help="apply a recorded app environment that loads code (PYTHONPATH, LD_PRELOAD, ...)")
 
     fault = sub.add_parser("fault", help="apply, heal and show faults on a running stack by hand",
                            description=FAULT_HELP, formatter_class=fmt)
@@ -263,11 +268,31 @@ def _flat(values: Mapping[str, int]) -> str:
 # --- replay ---------------------------------------------------------------------------------------
 
 
-def _recorded_target(recorded: RecordedRun, stack_flag: str | None, overrides: Sequence[str]) -> tuple[str, dict[str, str]]:
+# Variables that make a process load code it was not started with: a run.json is a file anyone
+# may have written, so SimCity does not apply these from one unless told to trust it.
+CODE_LOADING_ENV = frozenset({
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PYTHONINSPECT", "PYTHONEXECUTABLE",
+    "PYTHONBREAKPOINT", "PYTHONWARNINGS", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV", "ENV",
+    "NODE_OPTIONS", "PERL5LIB", "PERL5OPT", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "PATH",
+})
+
+
+def _recorded_target(recorded: RecordedRun, stack_flag: str | None, overrides: Sequence[str], console: Console,
+                     *, trust_env: bool) -> tuple[str, dict[str, str]]:
+    """The stack kind and app environment a recorded run is rerun with. The recorded environment
+    is shown; one that would load code is refused (exit 2) unless `trust_env`."""
     kind = stack_flag or recorded.info.stack_kind
     if kind not in STACK_KINDS:
         raise UsageError(f"the run was recorded on a {kind} stack; pass --stack local|compose to rerun it")
-    return resolve_kind(kind), {**recorded.info.app_env, **app_env_map(overrides)}
+    recorded_env = recorded.info.app_env
+    loading = sorted(k for k in recorded_env if k.upper() in CODE_LOADING_ENV or k.upper().startswith("LD_"))
+    if loading and not trust_env:
+        raise UsageError(f"{recorded.directory}: run.json sets {', '.join(loading)} for the app, which loads code; "
+                         "rerun with --trust-env if you trust that file")
+    if recorded_env:
+        console.print("recorded app environment: " + " ".join(f"{k}={v}" for k, v in sorted(recorded_env.items())),
+                      highlight=False, markup=False)
+    return resolve_kind(kind), {**recorded_env, **app_env_map(overrides)}
 
 
 def _progress(console: Console, label: str) -> Progress:
@@ -280,7 +305,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     if args.tries < 1:
         raise UsageError(f"--tries must be >= 1, got {args.tries}")
     recorded = read_report_dir(args.report_dir)
-    kind, app_env = _recorded_target(recorded, args.stack, args.app_env)
+    kind, app_env = _recorded_target(recorded, args.stack, args.app_env, console, trust_env=args.trust_env)
     info = recorded.info
     out = args.out or args.report_dir / "replay"
     expected = verdict_label(recorded.valid, recorded.primary)
@@ -327,7 +352,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
     if recorded.valid != "FAIL" or recorded.primary is None:
         raise UsageError(f"{args.report_dir} recorded a PASS: there is no failure to shrink")
     history = _history(args.report_dir)
-    kind, app_env = _recorded_target(recorded, args.stack, args.app_env)
+    kind, app_env = _recorded_target(recorded, args.stack, args.app_env, console, trust_env=args.trust_env)
     info = recorded.info
     console.print(f"shrink {recorded.primary} of {args.report_dir}: {len(info.schedule)} steps, budget "
                   f"{args.budget_runs} runs / {args.budget_s:.0f} s, a candidate fails if {args.need} of "

@@ -43,3 +43,17 @@ class HistoryFormatError(UsageError):
 
 class MalformedSnapshotError(InfrastructureError):
     """The REST layer answered a snapshot whose shape is not the contract's (section 2)."""
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP asked SimCity to stop. A KeyboardInterrupt, so that every path
+    that cleans up after Ctrl-C (heal the faults, stop the stacks, save the run so far) cleans up
+    after all three; the exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -7,6 +7,7 @@ postgresql binaries when present, else the ones bundled in the `pgserver` wheel.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -37,12 +38,11 @@ def find_pg_bin() -> Path:
     override = os.environ.get("SIMCITY_PG_BIN")
     candidates = [override] if override else []
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    try:
-        import pgserver  # noqa: PLC0415 - optional fallback, only imported when needed
-
-        candidates.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
-    except ImportError:
-        pass
+    # Found, not imported: importing pgserver sets up a lock dir under XDG_RUNTIME_DIR (with a
+    # warning where there is none), and only its binaries are wanted.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is not None and spec.origin:
+        candidates.append(str(Path(spec.origin).parent / "pginstall" / "bin"))
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "psql").exists():
             return Path(candidate)

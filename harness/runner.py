@@ -8,6 +8,7 @@ nemesis, and whether it was legal from the checker, joined by the one recorded h
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from harness.checker import Validity, Verdict, check
 from harness.client import AppClient, BookingReply, PreparedBooking, TruthReader, send_skew_us
 from harness.contract import classify_booking_answer
-from harness.errors import InfrastructureError, SimCityError, UsageError
+from harness.errors import InfrastructureError, SimCityError, StopSignal, UsageError
 from harness.faults import KINDS, FaultPlan, plan_for_profile
 from harness.generator import Schedule, Step, mix_named
 from harness.history import Action, Details, History, Intent, Op, OpKind, Process
@@ -319,6 +320,8 @@ class Run:
 
 def stop_reason(exc: BaseException) -> str:
     """One line on what stopped a run, for the report it leaves."""
+    if isinstance(exc, StopSignal):
+        return f"stopped by {signal.Signals(exc.signum).name} before the run finished"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (Ctrl-C) before the run finished"
     return f"infrastructure trouble: {exc}"

@@ -11,10 +11,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.checker import Validity
@@ -84,12 +86,18 @@ def test_rest_lost_mid_run_hands_over_the_history_so_far() -> None:
     assert partial.verdict.snapshots_checked == 3  # the first read and one after each step before the kill
 
 
-def test_ctrl_c_leaves_the_history_and_the_verdict_so_far(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_leaves_the_run_so_far_and_nothing_running(tmp_path: Path, signum: int) -> None:
     report = tmp_path / "report"
+    # The run's own temp dir (short: PostgreSQL's socket path must fit), so that other suites'
+    # temp dirs on this machine do not count.
+    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
+    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--profile", "calm", "--iterations", "400",
          "--seed", "ctrl-c", "--report-dir", str(report)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(private_tmp)})
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 120
@@ -97,17 +105,42 @@ def test_ctrl_c_leaves_the_history_and_the_verdict_so_far(tmp_path: Path) -> Non
             if line.startswith("SC-1 on") or time.monotonic() > deadline:
                 break
         time.sleep(2.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        started = psutil.Process(proc.pid).children(recursive=True)
+        ports = {c.laddr.port for p in started for c in _listening(p)}
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, err
+    assert f"simcity: stopped by {name}; stack stopped and faults healed" in err
     verdict = json.loads((report / "verdict.json").read_text())
-    assert verdict["valid"] == "INCONCLUSIVE" and "interrupted" in verdict["reason"]
+    assert verdict["valid"] == "INCONCLUSIVE" and f"stopped by {name}" in verdict["reason"]
     history = (report / "history.jsonl").read_text().splitlines()
     assert json.loads(history[0])["version"] == 2 and len(history) > 5
     assert "the run so far (INCONCLUSIVE) is saved" in err
+    # Nothing of the run is left: no process, no listening port, no temp dir.
+    assert len(started) >= 5  # PostgreSQL, REST, proxy and the app's processes were running
+    assert [p.pid for p in started if _alive(p)] == []
+    assert ports and not ports & {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
+    left = list(private_tmp.iterdir())
+    private_tmp.rmdir() if not left else None
+    assert left == []
+
+
+def _listening(process: psutil.Process) -> list:  # type: ignore[type-arg]
+    try:
+        return [c for c in process.net_connections("tcp") if c.status == "LISTEN"]
+    except psutil.Error:
+        return []
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def test_an_unusable_report_dir_is_refused_before_the_stack_starts(tmp_path: Path) -> None:
