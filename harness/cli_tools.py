@@ -32,7 +32,7 @@ from harness.runinfo import RecordedRun, RunInfo, read_report_dir, sc1_command, 
 from harness.runner import ProgressCallback, RunResult
 from harness.shard import Shard
 from harness.shrink import NotReproducedError, shrink_run
-from harness.stacks.base import Stack
+from harness.stacks.base import Stack, check_app_env
 
 COMMANDS = ("certify", "replay", "shrink", "fault")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
@@ -214,6 +214,7 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
     matrix = load_matrix(args.matrix)
     shard = Shard.parse(args.shard)
     app_env = app_env_map(args.app_env)
+    check_app_env(app_env)
     kind = resolve_kind(args.stack)
     specs = shard.select(matrix.runs())
     jobs, why = max_jobs(kind, args.jobs, len(specs), stack_class(kind))

@@ -71,7 +71,7 @@ def plan_for_profile(profile: str, mix: str | None = None) -> FaultPlan:
     that kind only, from that file. Any other profile (`storm`, a `.toml` path): every kind, each
     injecting that profile's toxics for its hop."""
     # Here, not at the top: toxics imports harness.errors, which loads this package.
-    from toxics.profiles import list_profiles  # noqa: PLC0415
+    from toxics.profiles import list_profiles, load_profile  # noqa: PLC0415
 
     if mix is not None and mix not in MIXES:
         raise UsageError(f"unknown mix {mix!r}; known: {', '.join(MIXES)}")
@@ -83,6 +83,7 @@ def plan_for_profile(profile: str, mix: str | None = None) -> FaultPlan:
         kind = KIND_OF_PROFILE[profile]
         return FaultPlan(profile, chosen, kind, {**own, kind: profile})
     if profile.endswith(".toml") or "/" in profile or profile in list_profiles():
+        load_profile(profile)  # a missing or malformed file: one line, before anything starts
         return FaultPlan(profile, chosen, None, dict.fromkeys(KINDS, profile))
     known = sorted({"default", *list_profiles()})
     raise UsageError(f"unknown profile {profile!r}; known: {', '.join(known)} (or a .toml path)")

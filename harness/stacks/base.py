@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import difflib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from types import TracebackType
 import httpx
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from harness.errors import StackStartError
+from harness.errors import StackStartError, UsageError
 from harness.history import Hop
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
@@ -78,6 +79,23 @@ class Stack(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def check_app_env(app_env: Mapping[str, str]) -> None:
+    """Refuse, before anything starts, a reference-app environment SimCity can tell is wrong: an
+    unknown BOOKING_STRATEGY, a MUTANT_WINDOW_MS that is not a whole number of ms >= 0. Other
+    settings are the app's own business (a bad one fails its start, as infrastructure)."""
+    from booking_app.strategies import STRATEGIES  # noqa: PLC0415 - the reference app's own registry
+
+    strategy = app_env.get("BOOKING_STRATEGY", "").strip()
+    if strategy and strategy not in STRATEGIES:
+        close = difflib.get_close_matches(strategy, STRATEGIES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"--app-env BOOKING_STRATEGY={strategy}: unknown strategy{hint}; "
+                         f"choose one of {', '.join(STRATEGIES)}")
+    window = app_env.get("MUTANT_WINDOW_MS", "").strip()
+    if window and not window.isdigit():
+        raise UsageError(f"--app-env MUTANT_WINDOW_MS={window}: expected a whole number of ms >= 0")
 
 
 def wait_healthy(url: str, timeout_s: float = 30.0, what: str = "app") -> float:

@@ -36,7 +36,7 @@ import httpx
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
-from harness.stacks.base import Stack, StackEndpoints, wait_healthy
+from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "compose"
@@ -114,6 +114,7 @@ class ComposeStack(Stack):
         project: str | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        check_app_env(app_env or {})
         self.app_env = {"E2E": "true", **dict(app_env or {})}
         self.project = project or f"simcity-{secrets.token_hex(4)}"
         self._images = images or os.environ.get(IMAGES_ENV) or None

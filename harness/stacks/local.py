@@ -26,7 +26,7 @@ from harness.auth import mint_key, new_jwt_secret
 from harness.errors import StackStartError, UsageError
 from harness.postgres import LocalPostgres, free_port
 from harness.process import ManagedProcess
-from harness.stacks.base import Stack, StackEndpoints, wait_healthy
+from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 from toxics import ToxiproxyController
 from toxics.control import Toxic
 
@@ -56,6 +56,7 @@ class LocalStack(Stack):
         if any(ms < 0 for ms in (distance or {}).values()):
             raise UsageError("distance: a latency must be >= 0 ms")
         self.distance = {hop: ms for hop, ms in (distance or {}).items() if ms > 0}
+        check_app_env(app_env or {})
         self.app_env = dict(app_env or {})
         self.with_app = with_app
         self.seed = seed

@@ -94,9 +94,21 @@ def test_replay_of_a_recorded_fail_gives_the_same_violation(mutant_certificate: 
     assert "NOT REPRODUCED: recorded FAIL BOOKED_WITHOUT_BOOKING, replay gave PASS" in fixed.stdout
 
 
-def test_no_stack_starts_is_infrastructure(tmp_path: Path, matrix_file: Path) -> None:
+def test_an_unknown_strategy_is_bad_usage_before_anything_starts(tmp_path: Path, matrix_file: Path) -> None:
     proc = simcity("certify", "--matrix", matrix_file, "--stack", "local", "--app-env",
-                   "BOOKING_STRATEGY=no-such-strategy", "--out", tmp_path / "cert")
+                   "BOOKING_STRATEGY=rac", "--out", tmp_path / "cert")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("simcity:")]
+    assert errors == ["simcity: error: --app-env BOOKING_STRATEGY=rac: unknown strategy (did you mean racy?); "
+                      "choose one of atomic, racy, flip_on_retry, no_idempotency, split_tx, ack_before_commit, "
+                      "in_memory_lock"]
+    assert not (tmp_path / "cert").exists()
+
+
+def test_no_stack_starts_is_infrastructure(tmp_path: Path, matrix_file: Path) -> None:
+    # A setting only the app itself can judge: it fails at start, which is infrastructure.
+    proc = simcity("certify", "--matrix", matrix_file, "--stack", "local", "--app-env",
+                   "DB_TIMEOUT_S=not-a-number", "--out", tmp_path / "cert")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     cert = load(tmp_path / "cert" / "certificate.json")
     assert cert["verdict"] == "ERROR" and [e["id"] for e in cert["errors"]] == ["sc1-3/default", "sc1-4/default"]

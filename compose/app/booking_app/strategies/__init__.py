@@ -3,11 +3,11 @@
 | BOOKING_STRATEGY  | bug                                              | window (MUTANT_WINDOW_MS) | nets off        |
 | ----------------- | ------------------------------------------------ | ------------------------- | --------------- |
 | atomic            | none: one committed transaction per decision     | -                         | -               |
-| racy              | check-then-act: read free, sleep, insert+update  | 100 ms, read -> write     | one confirmed   |
+| racy              | check-then-act: read free, then insert+update    | 0 ms (its own round trips)| one confirmed   |
 | flip_on_retry     | replayed loser demotes the holder, confirms      | -                         | -               |
 | no_idempotency    | every request inserts a row, replays too         | -                         | intent unique   |
-| split_tx          | slot claim and booking insert in 2 transactions  | 100 ms, between the two   | -               |
-| ack_before_commit | answers 201, commits later in the background     | 100 ms, answer -> commit  | -               |
+| split_tx          | slot claim and booking insert in 2 transactions  | 50 ms, between the two    | -               |
+| ack_before_commit | answers 201, commits later in the background     | 50 ms, answer -> commit   | -               |
 | in_memory_lock    | process-local lock + taken cache; fast-path 409  | -                         | one confirmed   |
 """
 
