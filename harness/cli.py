@@ -25,6 +25,7 @@ from harness.runinfo import sc1_command
 from harness.generator import MIXES
 from harness.runner import RunConfig, RunResult, plan_schedule, run_sc1
 from harness.stacks.base import Stack
+from harness.stacks.reaper import mark_this_process, reap_orphans
 from harness.stacks.external import DEFAULT_DB_LISTEN
 from harness.stacks.select import choose_stack
 
@@ -71,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = stack_sub.add_parser("up", help="start the local stack and leave it running")
     up.add_argument("--no-app", action="store_true", help="database, REST and proxy only (bring your own app)")
     up.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
-    stack_sub.add_parser("down", help="stop the local stack started by `stack up`")
+    down = stack_sub.add_parser("down", help="stop the local stack started by `stack up`")
+    down.add_argument("--all", action="store_true",
+                      help="also stop whatever SimCity runs that were killed (kill -9) left running")
     cli_tools.add_parsers(sub)
     return parser
 
@@ -174,10 +177,13 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
         stopped = stop_detached(state_file)
         env_file.unlink(missing_ok=True)
         console.print("local stack stopped" if stopped else "no local stack was running")
+        if args.all:
+            console.print(f"stopped {reap_orphans()} process(es) left by SimCity runs that were killed")
         return EXIT_PASS
     if state_file.exists():
         raise UsageError(f"a local stack is already running ({state_file}); `simcity stack down` first")
     STATE_DIR.mkdir(exist_ok=True)
+    mark_this_process(detached=True)  # what it leaves running is no orphan: no sweep stops it
     stack = LocalStack(cli_tools.app_env_map(args.app_env), with_app=not args.no_app)
     with stack:
         ends = stack.endpoints
@@ -228,6 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) and EXIT_USAGE
+    mark_this_process()
+    if args.command in ("sc1", "certify", "replay", "shrink"):
+        reaped = reap_orphans()
+        if reaped:
+            print(f"simcity: stopped {reaped} process(es) left running by a SimCity run that was killed",
+                  file=sys.stderr)
     try:
         if args.command == "sc1":
             args.app_env_map = cli_tools.app_env_map(args.app_env)

@@ -22,3 +22,11 @@ def test_one_confirmed_per_slot_is_enforced(postgres: LocalPostgres) -> None:
         assert "psql failed" in str(exc)
     else:
         raise AssertionError("a second confirmed booking on one slot was accepted")
+
+
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    # Successive calls used to return a port just closed again (521 of 2000 pairs collided).
+    from harness.postgres import free_port  # noqa: PLC0415
+
+    ports = [free_port() for _ in range(2000)]
+    assert len(set(ports)) == len(ports)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import StackStartError, UsageError
 from harness.postgres import free_port
+from harness.stacks.reaper import OWNER_ENV
 from harness.stacks.base import Stack, StackEndpoints, wait_healthy as wait_until_healthy
 
 APP_PROXY = "app"
@@ -132,7 +133,8 @@ class ExternalStack(Stack):
     def restart_app(self, *, wait_healthy: bool = True) -> float:
         if not self.restart_cmd:
             raise UsageError("the schedule crashes the app: give --restart-cmd to say how (or --profile calm)")
-        env = {**os.environ, RESTART_ENV_TARGET_URL: self.target_url}
+        # Without SimCity's owner mark: the app this restarts is the user's, not a leftover of ours.
+        env = {**{k: v for k, v in os.environ.items() if k != OWNER_ENV}, RESTART_ENV_TARGET_URL: self.target_url}
         if self.db_listen:
             env[RESTART_ENV_DB_PROXY] = self.db_listen
         started = time.monotonic()

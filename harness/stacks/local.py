@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -27,6 +25,7 @@ from harness.errors import StackStartError, UsageError
 from harness.postgres import LocalPostgres, free_port
 from harness.process import ManagedProcess
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
+from harness.stacks.reaper import DETACHED, OWNER_ENV, stop_marked
 from toxics import ToxiproxyController
 from toxics.control import Toxic
 
@@ -194,33 +193,32 @@ class LocalStack(Stack):
 
     # `simcity stack up` leaves the stack running after the command exits: these two hand it over.
     def detach(self, state_file: Path) -> None:
-        """Stop managing the processes and record how to stop them later (`stack down`)."""
-        assert self._postgres is not None
-        state = {
-            "process_groups": [p.pid for p in self._processes if p.pid],
-            "pg_ctl": str(self._postgres.bin_dir / "pg_ctl"),
-            "pg_data": str(self._postgres.data_dir),
-            "pg_user": self._postgres.run_as,
-            "root": str(self.root),
-        }
-        state_file.write_text(json.dumps(state))
+        """Stop managing the processes and record how to find them later (`stack down`): the mark
+        every one of them carries (the caller set a detached one before `start`) and the root."""
+        mark = os.environ.get(OWNER_ENV, "")
+        if not mark.startswith(DETACHED):
+            raise StackStartError("a stack to detach must be started under a detached mark")
+        state_file.write_text(json.dumps({"mark": mark, "root": str(self.root)}))
         self._exit.pop_all()
         self._own_root = False
 
 
 def stop_detached(state_file: Path) -> bool:
-    """Stop a stack left running by `detach`; False when there was none."""
+    """Stop a stack left running by `detach`; False when there was none. The file only names a
+    mark: what is killed is every process that itself carries that mark, and the only directory
+    removed is a SimCity stack root in the temp dir, so a planted or stale file harms nothing."""
     if not state_file.exists():
         return False
-    state = json.loads(state_file.read_text())
-    for pgid in state["process_groups"]:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    runner = ["runuser", "-u", state["pg_user"], "--"] if state.get("pg_user") else []
-    subprocess.run([*runner, state["pg_ctl"], "-D", state["pg_data"], "-m", "immediate", "stop"],
-                   capture_output=True, timeout=60)
-    shutil.rmtree(state["root"], ignore_errors=True)
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        state = {}
+    mark = state.get("mark") if isinstance(state, dict) else None
+    if isinstance(mark, str) and mark.startswith(DETACHED):
+        stop_marked(mark)
+    root = Path(str(state.get("root", ""))) if isinstance(state, dict) else Path()
+    if (root.parent == Path(tempfile.gettempdir()) and root.name.startswith("simcity-stack-")
+            and root.is_dir() and not root.is_symlink()):
+        shutil.rmtree(root, ignore_errors=True)
     state_file.unlink()
     return True

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,3 +155,57 @@ def test_an_unusable_report_dir_is_refused_before_the_stack_starts(tmp_path: Pat
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"simcity: error: report dir {blocker / 'report'}: {blocker} is not a directory"]
     assert "SC-1 on" not in proc.stdout and time.monotonic() - started < 20
+
+
+def test_what_a_killed_run_left_is_found_by_its_mark_and_stopped(tmp_path: Path) -> None:
+    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
+    private_tmp.chmod(0o711)
+    env = {**os.environ, "TMPDIR": str(private_tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--profile", "calm", "--iterations", "400",
+         "--seed", "kill-9", "--report-dir", str(tmp_path / "report")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:
+            if line.startswith("SC-1 on") or time.monotonic() > deadline:
+                break
+        left = psutil.Process(proc.pid).children(recursive=True)
+        proc.kill()  # kill -9: no cleanup at all
+        proc.wait(timeout=30)
+        time.sleep(1.0)
+        orphans = [p for p in left if _alive(p)]
+        assert len(orphans) >= 5, "kill -9 of SimCity leaves its services serving"
+        down = subprocess.run([sys.executable, "-m", "harness", "stack", "down", "--all"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert down.returncode == 0, down.stderr
+        match = re.search(r"stopped (\d+) process\(es\) left by SimCity runs that were killed", down.stdout)
+        assert match and int(match[1]) >= len(orphans), down.stdout
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in orphans) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [p.pid for p in orphans if _alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(private_tmp, ignore_errors=True)
+
+
+def test_a_planted_state_file_kills_and_deletes_nothing(tmp_path: Path) -> None:
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    try:
+        state = tmp_path / ".simcity"
+        state.mkdir()
+        (state / "stack.json").write_text(json.dumps({
+            "process_groups": [victim.pid], "mark": f"owner-{victim.pid}", "root": str(keep),
+            "pg_ctl": "/bin/false", "pg_data": str(keep), "pg_user": "root"}))
+        down = subprocess.run([sys.executable, "-m", "harness", "stack", "down"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert down.returncode == 0, down.stderr
+        assert victim.poll() is None and keep.is_dir()
+    finally:
+        victim.kill()
+        victim.wait()
