@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import importlib.util
+import secrets
 import os
 import pwd
 import shutil
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 from harness.errors import InfrastructureError
 
@@ -83,7 +85,10 @@ class LocalPostgres:
     apply_schema: bool = True
     bin_dir: Path = field(default_factory=find_pg_bin)
     root: Path | None = None
-    authenticator_password: str = "authenticator-local"
+    # Fresh secrets per cluster, and password authentication on every connection: any process on
+    # the machine could otherwise connect as superuser and rewrite the truth SimCity reads.
+    superuser_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+    authenticator_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
@@ -100,9 +105,14 @@ class LocalPostgres:
         assert self.root is not None
         return self.root / "data"
 
-    def dsn(self, user: str = SUPERUSER, password: str | None = None, database: str = "postgres") -> str:
-        auth = f"{user}:{password}@" if password else f"{user}@"
-        return f"postgresql://{auth}127.0.0.1:{self.port}/{database}"
+    def dsn(self, user: str = SUPERUSER, password: str | None = None, database: str = "postgres",
+            address: str | None = None) -> str:
+        """A connection URL; the superuser's password by default, `address` (host:port) instead
+        of the server's own (e.g. a proxy in front of it)."""
+        if password is None and user == SUPERUSER:
+            password = self.superuser_password
+        auth = f"{user}:{quote(password, safe='')}@" if password else f"{user}@"
+        return f"postgresql://{auth}{address or f'127.0.0.1:{self.port}'}/{database}"
 
     @property
     def superuser_dsn(self) -> str:
@@ -128,10 +138,20 @@ class LocalPostgres:
         if self._user:
             shutil.chown(self.root, self._user)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._check(
-                str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", what="initdb",
-            )
+            pwfile = self.root / "superuser.pw"
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self.superuser_password + "\n")
+            if self._user:
+                shutil.chown(pwfile, self._user)
+            try:
+                self._check(
+                    str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8", "--locale=C",
+                    what="initdb",
+                )
+            finally:
+                pwfile.unlink(missing_ok=True)
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c max_connections=200 -c shared_buffers=64MB"
@@ -146,10 +166,11 @@ class LocalPostgres:
 
     def psql(self, *args: str, sql: str | None = None) -> str:
         """Run psql as the superuser; raise with the server's message on error."""
-        cmd = [str(self.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.superuser_dsn, *args]
-        if sql is not None:
-            cmd += ["-c", sql]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        # The password travels in the environment and SQL on stdin: a command line is public.
+        cmd = [str(self.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+               "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, input=sql,
+                              env={**os.environ, "PGPASSWORD": self.superuser_password})
         if proc.returncode != 0:
             raise InfrastructureError(f"psql failed: {proc.stderr.strip().splitlines()[-1:]}")
         return proc.stdout

@@ -30,3 +30,29 @@ def test_free_port_never_hands_out_a_port_twice() -> None:
 
     ports = [free_port() for _ in range(2000)]
     assert len(set(ports)) == len(ports)
+
+
+def test_the_cluster_wants_a_password_and_each_has_its_own(postgres) -> None:  # type: ignore[no-untyped-def]
+    import asyncio  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+
+    from harness.postgres import LocalPostgres  # noqa: PLC0415
+
+    async def connect(dsn: str) -> str:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=5)
+        except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
+            return type(exc).__name__
+        await conn.close()
+        return "connected"
+
+    no_password = f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    wrong = f"postgresql://postgres:guess@127.0.0.1:{postgres.port}/postgres"
+    assert asyncio.run(connect(postgres.superuser_dsn)) == "connected"
+    assert asyncio.run(connect(wrong)) == "InvalidPasswordError"
+    assert asyncio.run(connect(no_password)) != "connected"
+    assert postgres.superuser_password not in repr(postgres)
+    other = LocalPostgres(apply_schema=False)
+    assert {other.superuser_password, other.authenticator_password}.isdisjoint(
+        {postgres.superuser_password, postgres.authenticator_password})

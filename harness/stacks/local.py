@@ -127,7 +127,7 @@ class LocalStack(Stack):
         self._spawn(rest_process(rest_port, rest_env, log_dir=logs))
 
         # The app's database traffic crosses the `app_db` proxy, so app-db faults reach it.
-        database_url = f"postgresql://postgres@127.0.0.1:{db_listen}/postgres"
+        database_url = pg.dsn(address=f"127.0.0.1:{db_listen}")
         app_url = f"http://127.0.0.1:{app_listen}"
         if self.with_app:
             env = dict(self.app_env)

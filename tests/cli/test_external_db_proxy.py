@@ -46,7 +46,13 @@ def sc1_through_db_proxy(stack: LocalStack, app_port: int, db_upstream: str, db_
     return simcity("sc1", "--stack", "external", "--target-url", f"http://127.0.0.1:{app_port}",
                    "--rest-url", stack.endpoints.rest_url, "--proxy", "--db-upstream", db_upstream,
                    "--db-listen", db_listen, "--report-dir", str(report), "--steps", steps, *extra,
-                   env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
+                   env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key, **database_password(stack)})
+
+
+def database_password(stack: LocalStack) -> dict[str, str]:
+    """The user's database wants a password (libpq's PGPASSWORD: their app and restart script
+    find it in their environment, as a user's own secret store would give it to them)."""
+    return {"PGPASSWORD": urlsplit(stack.endpoints.database_url or "").password or ""}
 
 
 def history_ops(report: Path) -> list[dict[str, Any]]:
@@ -71,7 +77,7 @@ def test_app_db_faults_reach_a_users_app_through_the_db_proxy(database: tuple[Lo
     db_listen, app_port = f"127.0.0.1:{free_port()}", free_port()
     # As a user would: the app first, pointed at the proxy's fixed address nothing listens on yet
     # (it serves 503 until SimCity's proxy is up), then SimCity.
-    app = app_process(app_port, f"postgresql://postgres@{db_listen}/postgres")
+    app = app_process(app_port, f"postgresql://postgres@{db_listen}/postgres", extra_env=database_password(stack))
     app.start(wait_healthy=False)
     try:
         report = tmp_path / "r"
@@ -103,7 +109,8 @@ def test_restart_cmd_rebuilds_the_apps_database_url_from_simcity_db_proxy(databa
     db_listen, app_port = f"127.0.0.1:{free_port()}", free_port()
     pidfile = tmp_path / "app.pid"
     restart_cmd = shlex.join([sys.executable, str(RESTART_SCRIPT), str(pidfile), str(app_port)])
-    first_start = subprocess.run(shlex.split(restart_cmd), env={**os.environ, "SIMCITY_DB_PROXY": db_listen},
+    first_start = subprocess.run(shlex.split(restart_cmd),
+                                 env={**os.environ, "SIMCITY_DB_PROXY": db_listen, **database_password(stack)},
                                  capture_output=True, text=True, timeout=60)
     assert first_start.returncode == 0, first_start.stderr
     try:
