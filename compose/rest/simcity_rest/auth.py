@@ -80,6 +80,11 @@ class Authenticator:
             raise JwtError("JWSError (CompactDecodeError Invalid base64url encoding)") from None
         if not isinstance(claims, dict):
             raise JwtError("Parsing claims failed")
+        for claim in ("exp", "nbf", "iat"):
+            value = claims.get(claim)
+            # A string the decoder coerced would pass once, then never expire from the cache.
+            if claim in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise JwtError(f"The JWT '{claim}' claim must be a number")
         exp_claim = claims.get("exp")
         if len(self._cache) > 1000:
             self._cache.clear()

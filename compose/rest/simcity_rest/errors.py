@@ -47,6 +47,14 @@ class RestError(Exception):
         ).encode()
 
 
+class BodyTooLargeError(RestError):
+    """A request body past the server's limit (PostgREST itself sets none; a gateway in front of
+    it, as Supabase's, answers 413): refused before it is read in full."""
+
+    status, code = 413, "PGRST102"
+
+
+
 class ParseError(RestError):
     """PGRST100: the query string does not follow PostgREST's grammar."""
 
