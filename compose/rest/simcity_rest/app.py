@@ -36,7 +36,7 @@ OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
 SUPABASE_PREFIX = "/rest/v1"
 # Bodies past this are refused (413): SC-1 writes a booking at a time, fixtures a few rows.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-_RANGE = re.compile(r"^\s*(?:\w+=)?(\d+)-(\d*)\s*$")
+_RANGE = re.compile(r"^\s*(?:\w+=)?(\d{1,18})-(\d{0,18})\s*$")
 
 
 class Response:

@@ -86,7 +86,19 @@ def _split_alias(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def parse_select(text: str) -> tuple[SelectItem, ...]:
+# Deeper embeds or logic trees than any real query has are refused (400) before they reach the
+# recursion limit or the database; a count longer than a bigint's digits is refused too.
+MAX_NESTING = 16
+MAX_COUNT_DIGITS = 18
+
+
+def _check_depth(depth: int, what: str, text: str) -> None:
+    if depth > MAX_NESTING:
+        raise _fail(what, text, 1, f"nested more than {MAX_NESTING} levels deep")
+
+
+def parse_select(text: str, depth: int = 0) -> tuple[SelectItem, ...]:
+    _check_depth(depth, "select parameter", text)
     if text.strip() == "":
         return (StarItem(),)
     try:
@@ -119,7 +131,7 @@ def parse_select(text: str) -> tuple[SelectItem, ...]:
                     continue
                 else:
                     hint = parse_name(mod, "select parameter")
-            items.append(EmbedItem(name, parse_select(inner), alias, hint, is_inner))
+            items.append(EmbedItem(name, parse_select(inner, depth + 1), alias, hint, is_inner))
             continue
         field_text, _, cast = rest.partition("::")
         if "::" in cast:
@@ -211,9 +223,10 @@ def parse_operation(field: Field, text: str, *, in_logic: bool = False) -> Filte
     return Filter(field, op, value, negate, None, language)
 
 
-def parse_logic(op: str, negate: bool, text: str) -> Logic:
+def parse_logic(op: str, negate: bool, text: str, depth: int = 0) -> Logic:
     """`(a.eq.1,or(b.gt.2,not.c.is.null),not.and(...))`."""
     what = "logic tree"
+    _check_depth(depth, what, text)
     if len(text) < 2 or text[0] != "(" or text[-1] != ")":
         raise _fail(what, f"{op}={text}", len(op) + 2, 'unexpected input expecting "("')
     try:
@@ -225,7 +238,7 @@ def parse_logic(op: str, negate: bool, text: str) -> Logic:
         item = raw.strip()
         m = re.match(r"^(not\.)?(and|or)\((.*)\)$", item, re.S)
         if m:
-            children.append(parse_logic(m.group(2), bool(m.group(1)), f"({m.group(3)})"))
+            children.append(parse_logic(m.group(2), bool(m.group(1)), f"({m.group(3)})", depth + 1))
             continue
         m2 = re.match(r'^((?:"[^"]*")|[^.]+)\.(.*)$', item, re.S)
         if not m2:
@@ -264,6 +277,8 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
 def _parse_count(name: str, text: str) -> int:
     if not text.isdigit():
         raise _fail(f"{name} parameter", text, 1, "unexpected input expecting digit")
+    if len(text) > MAX_COUNT_DIGITS:
+        raise _fail(f"{name} parameter", text[:40], 1, f"more than {MAX_COUNT_DIGITS} digits")
     return int(text)
 
 
@@ -274,6 +289,8 @@ def parse_query(query_string: str) -> Query:
         pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False, errors="strict")
     except UnicodeDecodeError:
         raise ParseError("Invalid UTF-8 in the query string") from None
+    if any("\x00" in key or "\x00" in value for key, value in pairs):
+        raise ParseError("A NUL character in the query string")  # PostgreSQL's text cannot hold one
     for key, value in pairs:
         if key == "select":
             query.select = parse_select(value)
