@@ -58,6 +58,31 @@ def parse(argv: Sequence[str]) -> dict[str, str]:
     return values
 
 
+
+class OncePerCondition(logging.Filter):
+    """One log line per condition, not per event: past the fd limit asyncio logs a traceback for
+    every failed accept (tens of thousands a second). The first of a message is logged without its
+    traceback; repeats within a minute are counted and reported with the next one let through."""
+
+    WINDOW_S = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        now = time.monotonic()
+        first, repeats = self._seen.get(key, (0.0, -1))
+        if repeats >= 0 and now - first < self.WINDOW_S:
+            self._seen[key] = (first, repeats + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if repeats > 0:
+            record.msg = f"{record.msg} (and {repeats} more like it in the last minute)"
+        record.exc_info, record.exc_text = None, None
+        return True
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         flags = parse(sys.argv[1:] if argv is None else argv)
@@ -78,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"simcity-toxiproxy (Toxiproxy {VERSION} stand-in)")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncio").addFilter(OncePerCondition())
     run(flags["host"], port, Path(flags["config"]) if flags["config"] else None, seed)
     return 0
 

@@ -37,8 +37,8 @@ def port_number(port: str) -> int:
             return socket.getservbyname(port, "tcp")
         except OSError:
             raise AddressError(f"lookup tcp/{port}: unknown port") from None
-    if int(port) > 65535:
-        raise AddressError(f"address {port}: invalid port")
+    if len(port) > 5 or int(port) > 65535:
+        raise AddressError(f"address {port[:20]}: invalid port")
     return int(port)
 
 
@@ -48,6 +48,8 @@ def join_host_port(host: str, port: int) -> str:
 
 def bind(address: str) -> socket.socket:
     """A listening socket for `address`; an empty host means every interface (IPv6 dual-stack)."""
+    if "\x00" in address:
+        raise AddressError(f"address {address!r}: invalid NUL byte in address")
     host, port_text = split_host_port(address)
     port = port_number(port_text)
     if host == "":

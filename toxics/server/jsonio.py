@@ -93,6 +93,10 @@ def typed(given: Mapping[str, Any], key: str, kind: type, target: str) -> Any:
         raise BAD_REQUEST_BODY.wrap(
             f"json: cannot unmarshal {go_type(value)} into Go struct field {target}.{key} of type {go_kind}"
         )
+    if kind is str:
+        # Go's decoder turns a lone UTF-16 surrogate ("\ud800") into U+FFFD; kept as it is, such a
+        # name could never be written back out and every later listing would fail.
+        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
     return value
 
 
