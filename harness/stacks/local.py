@@ -114,7 +114,7 @@ class LocalStack(Stack):
             proxies.append({"name": APP_PROXY, "listen": f"127.0.0.1:{app_listen}", "upstream": f"127.0.0.1:{app_port}"})
         config = self.root / "toxiproxy.json"
         config.write_text(json.dumps(proxies))
-        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed))
+        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed, log_dir=self.root / "logs"))
 
         rest_env = {
             "PGRST_DB_URI": pg.authenticator_dsn,
@@ -133,7 +133,7 @@ class LocalStack(Stack):
             env = dict(self.app_env)
             strategy = env.pop("BOOKING_STRATEGY", "atomic")
             self._app = self._spawn(
-                app_process(app_port, database_url, strategy=strategy, e2e=True, extra_env=env)
+                app_process(app_port, database_url, strategy=strategy, e2e=True, extra_env=env, log_dir=logs)
             )
             wait_healthy(f"{app_url}/health", what="app through the proxy")
         self._endpoints = StackEndpoints(
@@ -156,7 +156,7 @@ class LocalStack(Stack):
         config = self.root / "wan.json"
         config.write_text(json.dumps([{"name": f"far_{hop.replace('-', '_')}", "listen": listens[hop],
                                        "upstream": upstreams[hop]} for hop in self.distance]))
-        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed))
+        self._spawn(toxiproxy_process(api_port, config=config, seed=self.seed, log_dir=self.root / "logs"))
         wan = ToxiproxyController(f"http://127.0.0.1:{api_port}")
         try:  # not `with`: that heals on exit, and these toxics are meant to stay
             for hop, ms in self.distance.items():

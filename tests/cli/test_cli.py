@@ -142,3 +142,22 @@ def test_external_app_without_restart_cmd_is_refused_before_anything_runs(tmp_pa
                        env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
     assert proc.returncode == 2 and "--restart-cmd" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_stack_up_and_down_leave_no_temp_dir(tmp_path: Path) -> None:
+    import tempfile  # noqa: PLC0415
+
+    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
+    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
+    env = {"TMPDIR": str(private_tmp)}
+    try:
+        up = simcity("stack", "up", cwd=tmp_path, env=env)
+        assert up.returncode == 0, up.stderr
+        down = simcity("stack", "down", cwd=tmp_path, env=env)
+        assert down.returncode == 0 and "local stack stopped" in down.stdout, down.stderr
+        assert list(private_tmp.iterdir()) == []
+    finally:
+        simcity("stack", "down", cwd=tmp_path, env=env)
+        for leftover in private_tmp.iterdir():
+            subprocess.run(["rm", "-rf", str(leftover)], check=False)
+        private_tmp.rmdir()

@@ -9,6 +9,7 @@ from harness.process import ManagedProcess
 
 def toxiproxy_process(
     port: int, host: str = "127.0.0.1", config: Path | None = None, seed: int | None = None,
+    log_dir: Path | None = None,
 ) -> ManagedProcess:
     """A ManagedProcess for `python -m toxics.server`, ready once GET /version answers 200.
 
@@ -24,5 +25,5 @@ def toxiproxy_process(
     if ":" in probe_host:
         probe_host = f"[{probe_host}]"
     return ManagedProcess.python_module(
-        "toxiproxy", "toxics.server", *args, health_url=f"http://{probe_host}:{port}/version",
+        "toxiproxy", "toxics.server", *args, health_url=f"http://{probe_host}:{port}/version", log_dir=log_dir,
     )
