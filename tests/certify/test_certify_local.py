@@ -5,13 +5,18 @@ refusals; `simcity replay` of a recorded FAIL. Tiny matrices (2 seeds x 1 profil
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.runinfo import read_report_dir
-from tests.certify.conftest import error_lines, simcity, spawn
+from tests.certify.conftest import error_lines, simcity, spawn, tiny_matrix
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -133,3 +138,40 @@ def test_bad_usage_is_one_line_exit_2(args: list[str], fragment: str) -> None:
 def test_replay_of_a_dir_without_run_json_is_usage(tmp_path: Path) -> None:
     proc = simcity("replay", tmp_path, timeout=60)
     assert proc.returncode == 2 and "no run.json" in proc.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_certify_stops_every_stack(tmp_path: Path, signum: int) -> None:
+    """Stopped while two stacks run (and signalled again while it cleans up): it finishes, stops
+    both stacks and exits 128 + the signal, leaving no process and no temp dir."""
+    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
+    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
+    matrix = tiny_matrix(tmp_path, ["sc1-1", "sc1-2", "sc1-3", "sc1-4"], ["calm"], iterations=300)
+    proc = spawn("certify", "--matrix", matrix, "--jobs", "2", "--stack", "local", "--out", tmp_path / "cert",
+                 env={"TMPDIR": str(private_tmp)})
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(private_tmp.glob("simcity-stack-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3.0)  # both stacks up and running their first runs
+        started = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signum)
+        time.sleep(0.5)
+        proc.send_signal(signum)  # a second one, while it cleans up
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert len(started) >= 10  # two stacks' worth of services
+    assert [p.pid for p in started if _alive(p)] == []
+    left = list(private_tmp.iterdir())
+    shutil.rmtree(private_tmp, ignore_errors=True)
+    assert left == []
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
