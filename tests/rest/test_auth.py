@@ -46,8 +46,11 @@ def test_missing_grant_is_42501_401_for_anon_403_with_jwt(rest: Rest, world: Wor
 
 
 def test_token_without_role_claim_uses_anon(rest: Rest) -> None:
+    # PostgREST's `authed` is "the claims contain a role": without one a 42501 is 401 with a
+    # Bearer challenge, as for no token at all (shared/reference/postgrest.md).
     r = _get(rest, "/slots?select=id", token(None, sub="x"))
-    assert r.status_code == 403 and r.json()["code"] == "42501"
+    assert r.status_code == 401 and r.json()["code"] == "42501"
+    assert r.headers.get("www-authenticate", "").startswith("Bearer")
 
 
 def test_bad_tokens_are_pgrst301_with_challenge(rest: Rest) -> None:

@@ -53,3 +53,12 @@ def test_time_claims_must_be_numbers(rest: Rest) -> None:
             first, again = client.get("/slots?limit=1"), client.get("/slots?limit=1")
         assert first.status_code == again.status_code == 401, (claim, first.text)
         assert claim in first.json()["message"]
+
+
+def test_a_counted_offset_past_the_end_is_416_with_the_total(rest: Rest) -> None:
+    with rest.client({**service_headers(), "Prefer": "count=exact"}) as client:
+        total = int(client.get("/slots?limit=1").headers["content-range"].rpartition("/")[2])
+        r = client.get(f"/slots?offset={total + 5}")
+    assert r.status_code == 416 and r.json()["code"] == "PGRST103"
+    assert r.headers["content-range"] == f"*/{total}"
+

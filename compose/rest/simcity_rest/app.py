@@ -179,6 +179,7 @@ class RestApp:
             raise RangeError(
                 "Requested range not satisfiable",
                 details=f"An offset of {offset} was requested, but there are only {total} rows.",
+                headers=(("content-range", f"*/{total}"),),
             )
         content_range = _content_range(offset, result.rows, total)
         status = 200

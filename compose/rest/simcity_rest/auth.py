@@ -22,7 +22,8 @@ _ALGORITHMS = ["HS256", "HS384", "HS512"]
 class Identity:
     role: str
     claims_json: str  # what request.jwt.claims is set to
-    authenticated: bool  # a JWT was presented (42501 then means 403, not 401)
+    # The JWT carried a role claim (PostgREST's `authed`): a 42501 is then 403, else 401.
+    authenticated: bool
 
 
 class Authenticator:
@@ -44,8 +45,7 @@ class Authenticator:
         if not isinstance(role, str) or not role:
             if self.anon_role is None:
                 raise AnonymousDisabledError()
-            role = self.anon_role
-            claims = {**claims, "role": role}
+            return Identity(self.anon_role, json.dumps({**claims, "role": self.anon_role}), False)
         return Identity(role, json.dumps(claims), True)
 
     def _verify(self, token: str, now: float) -> dict[str, object]:
