@@ -109,6 +109,10 @@ class CertifyPlan:
             self.specs = self.shard.select(self.matrix.runs())
 
 
+# How long an interrupted certify waits for its workers to finish their runs and stop their stacks.
+STOP_TIMEOUT_S = 300.0
+
+
 class Certifier:
     def __init__(self, plan: CertifyPlan, console: Console) -> None:
         assert plan.factory is not None
@@ -123,6 +127,7 @@ class Certifier:
         self.identity: dict[str, object] | None = None
         self.secrets: set[str] = set()
         self.last_start_error: str | None = None
+        self.open_stacks: set[Stack] = set()  # started and not yet stopped, by any worker
         self.progress = Progress(
             TextColumn("{task.fields[label]:<8}"), BarColumn(bar_width=24), MofNCompleteColumn(),
             TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -145,8 +150,16 @@ class Certifier:
             except KeyboardInterrupt:
                 self.stop.set()
                 self.console.print("interrupted: finishing the runs in progress, then stopping the stacks")
-                for thread in threads:
-                    thread.join(timeout=300)
+                # Until every worker has stopped its stack: a join that a signal cut short is
+                # joined again (an early return here let the process exit mid-cleanup).
+                deadline = time.monotonic() + STOP_TIMEOUT_S
+                while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+                    for thread in threads:
+                        thread.join(timeout=0.5)
+                # Whatever a worker did not get to stop (it died mid-cleanup, or the deadline
+                # passed) is stopped here: every stack this certify started goes down with it.
+                for stack in list(self.open_stacks):
+                    stack.close()
                 raise
         records = []
         for spec in self.plan.specs:
@@ -197,17 +210,24 @@ class Certifier:
                 if record.status is Status.ERROR:
                     # The stack may be what broke: the next run gets a fresh one.
                     stack.close()
+                    self.open_stacks.discard(stack)
                     stack = None
                 self._finish(spec, record)
         finally:
             if stack is not None:
                 stack.close()
+                self.open_stacks.discard(stack)
             self.progress.update(task, visible=False)
 
     def _start_stack(self) -> Stack:
         assert self.plan.factory is not None
         stack = self.plan.factory()
-        stack.__enter__()
+        self.open_stacks.add(stack)
+        try:
+            stack.__enter__()
+        except BaseException:
+            self.open_stacks.discard(stack)  # a start that fails cleans up after itself
+            raise
         with self.lock:
             self.secrets.add(stack.endpoints.service_key)
             if self.identity is None:

@@ -184,10 +184,12 @@ def test_no_engine_is_infrastructure_trouble_with_a_hint(monkeypatch: pytest.Mon
 @needs_engine
 @pytest.mark.timeout(300)
 def test_a_service_that_cannot_start_is_named_with_its_logs_and_nothing_is_left() -> None:
-    stack = ComposeStack({"BOOKING_STRATEGY": "no_such_strategy"})
+    # A setting only the app itself judges (SimCity refuses an unknown strategy before anything
+    # starts): the app container exits at start.
+    stack = ComposeStack({"APP_WORKERS": "many"})
     with pytest.raises(StackStartError) as caught, stack:
         pass
     message = str(caught.value)
     assert "`up --wait` failed" in message and "log lines of app" in message and "hint:" in message
-    assert "no_such_strategy" in message  # the app's own complaint, from its logs
+    assert "APP_WORKERS must be an integer" in message  # the app's own complaint, from its logs
     assert project_resources(stack.project) == {"containers": [], "volumes": [], "networks": []}
