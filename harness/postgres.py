@@ -164,6 +164,14 @@ class LocalPostgres:
             self.apply(DB_DIR)
         return self
 
+    def accepts_connections(self) -> bool:
+        """The server listens on its port (it may have died under the stack)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
     def psql(self, *args: str, sql: str | None = None) -> str:
         """Run psql as the superuser; raise with the server's message on error."""
         # The password travels in the environment and SQL on stdin: a command line is public.

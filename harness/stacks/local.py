@@ -135,7 +135,11 @@ class LocalStack(Stack):
             self._app = self._spawn(
                 app_process(app_port, database_url, strategy=strategy, e2e=True, extra_env=env, log_dir=logs)
             )
-            wait_healthy(f"{app_url}/health", what="app through the proxy")
+            try:
+                wait_healthy(f"{app_url}/health", what="app through the proxy")
+            except StackStartError as exc:
+                self._name_a_dead_database(exc)
+                raise
         self._endpoints = StackEndpoints(
             app_url=app_url,
             rest_url=rest_url,
@@ -170,7 +174,17 @@ class LocalStack(Stack):
     def restart_app(self, *, wait_healthy: bool = True) -> float:
         if self._app is None:
             raise StackStartError("this local stack runs no app to restart")
-        return self._app.restart(wait_healthy=wait_healthy)
+        try:
+            return self._app.restart(wait_healthy=wait_healthy)
+        except StackStartError as exc:
+            self._name_a_dead_database(exc)
+            raise
+
+    def _name_a_dead_database(self, exc: StackStartError) -> None:
+        """An app that cannot get ready because PostgreSQL died is reported as that."""
+        if self._postgres is not None and not self._postgres.accepts_connections():
+            raise StackStartError(f"PostgreSQL of the local stack is not running (port {self._postgres.port} "
+                                  f"refuses connections), so the app cannot get ready: {exc}") from exc
 
     @property
     def app_direct_url(self) -> str:
