@@ -25,7 +25,7 @@ from harness.runinfo import sc1_command
 from harness.generator import MIXES
 from harness.runner import RunConfig, RunResult, plan_schedule, run_sc1
 from harness.stacks.base import Stack
-from harness.stacks.reaper import mark_this_process, reap_orphans
+from harness.stacks.reaper import mark_this_process, reap_orphans, sweep_before_starting
 from harness.stacks.external import DEFAULT_DB_LISTEN
 from harness.stacks.select import choose_stack
 
@@ -119,6 +119,7 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
         html_path = save(result)
         print(f"simcity: the run so far ({result.verdict.valid.value}) is saved: {html_path}", file=sys.stderr)
 
+    sweep_before_starting()
     with stack:
         console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
         secrets.append(stack.endpoints.service_key)
@@ -235,11 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) and EXIT_USAGE
     mark_this_process()
-    if args.command in ("sc1", "certify", "replay", "shrink"):
-        reaped = reap_orphans()
-        if reaped:
-            print(f"simcity: stopped {reaped} process(es) left running by a SimCity run that was killed",
-                  file=sys.stderr)
     try:
         if args.command == "sc1":
             args.app_env_map = cli_tools.app_env_map(args.app_env)

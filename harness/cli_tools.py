@@ -33,6 +33,7 @@ from harness.runner import ProgressCallback, RunResult
 from harness.shard import Shard
 from harness.shrink import NotReproducedError, shrink_run
 from harness.stacks.base import Stack, check_app_env
+from harness.stacks.reaper import sweep_before_starting
 
 COMMANDS = ("certify", "replay", "shrink", "fault")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
@@ -226,6 +227,7 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
     if not specs:
         console.print(f"shard {shard} holds no run of this matrix ({len(matrix)} runs)")
     plan = CertifyPlan(matrix, shard, kind, app_env, out, jobs, lambda: make_stack(kind, app_env), specs)
+    sweep_before_starting()
     certifier = Certifier(plan, console)
     cert = certifier.run()
     paths = write_certificate(out, cert, sorted(certifier.secrets))
@@ -318,6 +320,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
                             for a in ("--app-env", f"{k}={v}")]])
     stack = make_stack(kind, app_env)
     progress = _progress(console, "replay")
+    sweep_before_starting()
     with stack, progress:
         console.print(f"on {stack.describe()}", highlight=False, markup=False)
         task = progress.add_task("", total=len(info.schedule))
@@ -360,6 +363,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
                   f"{args.tries} tries fail", highlight=False, markup=False)
     stack = make_stack(kind, app_env)
     progress = _progress(console, "shrink")
+    sweep_before_starting()
     with stack, progress:
         task = progress.add_task("", total=args.budget_runs)
 

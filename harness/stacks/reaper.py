@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,15 @@ def _kill(pids: list[int]) -> int:
 def reap_orphans() -> int:
     """SIGKILL every process left by a SimCity run whose owner is gone; how many there were."""
     return _kill([pid for pid, mark in marked_processes() if is_orphan(mark)])
+
+
+def sweep_before_starting() -> None:
+    """Called right before a command starts a stack (after its input was checked): stop what
+    killed SimCity runs left behind, and say so on stderr."""
+    reaped = reap_orphans()
+    if reaped:
+        print(f"simcity: stopped {reaped} process(es) left running by a SimCity run that was killed",
+              file=sys.stderr)
 
 
 def stop_marked(mark: str) -> int:
