@@ -6,12 +6,14 @@ postgresql binaries when present, else the ones bundled in the `pgserver` wheel.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import secrets
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -94,6 +96,7 @@ class LocalPostgres:
         self.port = self.port or free_port()
         self._user = _run_as()
         self._owned_root = self.root is None
+        self._starting = False
 
     @property
     def run_as(self) -> str | None:
@@ -126,9 +129,19 @@ class LocalPostgres:
         return (["runuser", "-u", self._user, "--"] if self._user else []) + list(args)
 
     def _check(self, *args: str, what: str) -> None:
-        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=120)
+        # In a process group of its own, killed whole if SimCity is stopped meanwhile: killing
+        # runuser alone would leave initdb writing into a data dir that is being removed.
+        proc = subprocess.Popen(self._cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            tail = (err or out).strip().splitlines()[-3:]
             raise InfrastructureError(f"postgres: {what} failed: {' / '.join(tail)}")
 
     def start(self) -> "LocalPostgres":
@@ -156,10 +169,12 @@ class LocalPostgres:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c max_connections=200 -c shared_buffers=64MB"
         )
+        self._starting = True  # a stop from here on may find a server still writing its pid file
         self._check(
             str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
             "-l", str(self.root / "postgres.log"), "-w", "-t", "60", "start", what="start",
         )
+        self._starting = False
         if self.apply_schema:
             self.apply(DB_DIR)
         return self
@@ -191,7 +206,16 @@ class LocalPostgres:
         self.psql(sql=f"ALTER ROLE authenticator PASSWORD '{self.authenticator_password}'")
 
     def stop(self, mode: str = "fast") -> None:
-        if self.root is None or not (self.data_dir / "postmaster.pid").exists():
+        if self.root is None:
+            return
+        if self._starting:
+            # Stopped while `pg_ctl start` ran: the postmaster (its own session, so not killed with
+            # pg_ctl) may be up in a moment; wait for its pid file rather than leave it running.
+            deadline = time.monotonic() + 5.0
+            while not (self.data_dir / "postmaster.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self._starting = False
+        if not (self.data_dir / "postmaster.pid").exists():
             return
         subprocess.run(
             self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"),
