@@ -4,7 +4,8 @@ INCONCLUSIVE must be explained by a fault or crash the run injected itself.
 
 Settings: the local stack as it is; REST 100 ms away and the database 15 ms from the app (a hosted
 Supabase project, `LocalStack(distance=...)`); and two busy processes loading both cores. Seeds per
-cell: $SIMCITY_SOAK_SEEDS (default 12: 3 settings x 6 profiles x 12 = 216 runs)."""
+cell: $SIMCITY_SOAK_SEEDS (default 12: 3 settings x 6 profiles x 12 = 216 runs); slots per run:
+$SIMCITY_SOAK_SLOTS (default 1, the seed's scenario; the gate's default is 4)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def injected_trouble(result: RunResult) -> bool:
                for op in result.history.ops)
 
 
-def soak(seeds: int) -> None:
+def soak(seeds: int, slots: int = 1) -> None:
+    print(f"soak: {seeds} seeds per cell, --slots {slots}", flush=True)
     print(f"{'setting':<28} {'profile':<10} {'runs':>4} {'PASS':>5} {'FAIL':>5} {'INC.':>5} "
           f"{'unexpl.':>7} {'ERROR':>5} {'wall/run':>9}", flush=True)
     totals: Counter[str] = Counter()
@@ -64,7 +66,7 @@ def soak(seeds: int) -> None:
                 for n in range(1, seeds + 1):
                     seed = f"soak-{n}"
                     try:
-                        result = run_sc1(stack, RunConfig(seed=seed, iterations=50, profile=profile))
+                        result = run_sc1(stack, RunConfig(seed=seed, iterations=50, profile=profile, slots=slots))
                     except SimCityError as exc:
                         counts["ERROR"] += 1
                         notes.append(f"{setting} {profile} {seed}: ERROR {exc}")
@@ -91,7 +93,7 @@ def soak(seeds: int) -> None:
 
 
 def main() -> None:
-    soak(int(os.environ.get("SIMCITY_SOAK_SEEDS", "12")))
+    soak(int(os.environ.get("SIMCITY_SOAK_SEEDS", "12")), int(os.environ.get("SIMCITY_SOAK_SLOTS", "1")))
 
 
 if __name__ == "__main__":
