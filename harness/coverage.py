@@ -104,11 +104,19 @@ class _Landing:
     """Where a strike at op `index` landed against the booking requests in flight then."""
 
     def __init__(self, history: History) -> None:
-        self.ops = history.ops
         self.completed_at = {op.invoke_index: op.index for op in history.ops if op.invoke_index is not None}
         self.slot_of = {i.intent_id: k for k, f in enumerate(history.fixtures) for i in f.intents}
         self.bookings = [op for op in history.ops if op.kind is OpKind.INVOKE and op.action.is_booking]
         self.reads = [op for op in history.ops if op.snapshots]  # completions, in order
+        # The op at which each intent was first decided: a definite answer, or a read showing it.
+        self.decided_at: dict[str, int] = {}
+        for op in history.ops:
+            if op.details.intent_id is not None and op.kind in (OpKind.OK, OpKind.FAIL):
+                self.decided_at.setdefault(op.details.intent_id, op.index)
+            elif op.snapshots:
+                for intent_id in self.slot_of:
+                    if intent_id not in self.decided_at and self.decided_in(op, intent_id):
+                        self.decided_at[intent_id] = op.index
 
     def decided_in(self, read: Op, intent_id: str) -> bool:
         slot = self.slot_of.get(intent_id)
@@ -118,14 +126,7 @@ class _Landing:
 
     def decided_before(self, intent_id: str, index: int) -> bool:
         """A definite answer, or a read showing it decided, completed before op `index`."""
-        for op in self.ops:
-            if op.index >= index:
-                return False
-            if op.details.intent_id == intent_id and op.kind in (OpKind.OK, OpKind.FAIL):
-                return True
-            if op.snapshots and self.decided_in(op, intent_id):
-                return True
-        return False
+        return self.decided_at.get(intent_id, index) < index
 
     def at(self, index: int) -> str:
         sent = [b for b in self.bookings if b.index < index]
@@ -137,7 +138,8 @@ class _Landing:
         deciding = [b for b in in_flight if b.details.intent_id and not self.decided_before(b.details.intent_id, b.index)]
         if not deciding:
             return "during_replay"
-        after = next((r for r in self.reads if (r.invoke_index or r.index) > index), None)
+        after = next((r for r in self.reads if (r.invoke_index if r.invoke_index is not None else r.index) > index),
+                     None)
         if after is not None and any(self.decided_in(after, b.details.intent_id or "") for b in deciding):
             return "after_commit_before_answer"
         return "before_commit"

@@ -99,9 +99,13 @@ class Run:
         self.last_release = 0.0  # monotonic time the last burst left: where aimed steps aim from
         self.transient: set[asyncio.Task[None]] = set()  # transient faults waiting to lift themselves
         self.recorder: Recorder | None = None  # from the fixture on: what `partial` saves
-        self.crashes = 0
-        self.restart_seconds: list[float] = []
+        self.nemesis: Nemesis | None = None  # while executing: it counts the crashes
         self._started = self._cpu_started = 0.0
+
+    def _result(self, history: History, verdict: Verdict) -> RunResult:
+        crashes, restarts = (self.nemesis.crashes, self.nemesis.restart_seconds) if self.nemesis else (0, [])
+        return RunResult(self.schedule, history, verdict, time.monotonic() - self._started, crashes, restarts,
+                         time.process_time() - self._cpu_started)
 
     def partial(self, reason: str) -> RunResult | None:
         """The run so far, for a run that could not finish (infrastructure trouble, Ctrl-C): its
@@ -115,8 +119,7 @@ class Run:
             verdict = replace(verdict, reason=f"the run stopped early: {reason}")
         else:
             verdict = replace(verdict, valid=Validity.INCONCLUSIVE, reason=reason)
-        return RunResult(self.schedule, history, verdict, time.monotonic() - self._started,
-                         self.crashes, self.restart_seconds, time.process_time() - self._cpu_started)
+        return self._result(history, verdict)
 
     async def read(self, recorder: Recorder, truth: TruthReader) -> None:
         """One snapshot read of every slot in ONE request, recorded as an interval: invoked before
@@ -130,11 +133,11 @@ class Run:
         recorder.read_ok(invoke, *snapshots)
 
     async def execute(self) -> RunResult:
-        self._started, self._cpu_started = started, cpu_started = time.monotonic(), time.process_time()
+        self._started, self._cpu_started = time.monotonic(), time.process_time()
         endpoints = self.stack.endpoints
         app = AppClient(endpoints.app_url, timeout_s=self.config.request_timeout_s)
         truth = TruthReader(endpoints.rest_url, endpoints.service_key)
-        nemesis = Nemesis(self.stack, self.sources)
+        self.nemesis = nemesis = Nemesis(self.stack, self.sources)
         try:
             # Steady state: a clean network and a healthy app (a previous run may have left it
             # restarting or reconnecting to its database).
@@ -179,8 +182,7 @@ class Run:
             if verdict is None:
                 await self.settle(recorder, tuple(i for f in fixtures for i in f.intents), app, truth, nemesis)
                 verdict = check(recorder.history(), terminal=True)
-            return RunResult(self.schedule, recorder.history(), verdict, time.monotonic() - started,
-                             self.crashes, self.restart_seconds, time.process_time() - cpu_started)
+            return self._result(recorder.history(), verdict)
         finally:
             for task in (*self.inflight, *self.transient):
                 task.cancel()
@@ -248,7 +250,6 @@ class Run:
         invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop, params=(("step", number), *aim)))
         if step.action is Action.RESTART_SIMCITY:
             took = await asyncio.to_thread(nemesis.crash)
-            self.crashes, self.restart_seconds = nemesis.crashes, nemesis.restart_seconds
             recorder.complete(invoke, OpKind.OK, Details(params=(("restart_ms", round(took * 1000)),)))
         elif step.action is Action.HEAL:
             await asyncio.to_thread(nemesis.heal, step.hop)
