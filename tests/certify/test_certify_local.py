@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from harness.runinfo import read_report_dir
 from tests.certify.conftest import error_lines, simcity, spawn, tiny_matrix
+from tests.leftovers import alive, private_tmpdir
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -144,8 +144,7 @@ def test_replay_of_a_dir_without_run_json_is_usage(tmp_path: Path) -> None:
 def test_a_stopped_certify_stops_every_stack(tmp_path: Path, signum: int) -> None:
     """Stopped while two stacks run (and signalled again while it cleans up): it finishes, stops
     both stacks and exits 128 + the signal, leaving no process and no temp dir."""
-    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
-    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
+    private_tmp = private_tmpdir()
     matrix = tiny_matrix(tmp_path, ["sc1-1", "sc1-2", "sc1-3", "sc1-4"], ["calm"], iterations=300)
     proc = spawn("certify", "--matrix", matrix, "--jobs", "2", "--stack", "local", "--out", tmp_path / "cert",
                  env={"TMPDIR": str(private_tmp)})
@@ -165,17 +164,10 @@ def test_a_stopped_certify_stops_every_stack(tmp_path: Path, signum: int) -> Non
             proc.kill()
     assert proc.returncode == 128 + signum, err
     assert len(apps) >= 2  # both stacks were up
-    assert [p.pid for p in started if _alive(p)] == []
+    assert [p.pid for p in started if alive(p)] == []
     left = sorted(str(p.relative_to(private_tmp)) for p in private_tmp.rglob("*"))
     shutil.rmtree(private_tmp, ignore_errors=True)
     assert left == [], err
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _apps(pid: int) -> list[psutil.Process]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.leftovers import private_tmpdir
+
 SIMCITY = [sys.executable, "-m", "harness"]
 
 
@@ -145,10 +147,7 @@ def test_external_app_without_restart_cmd_is_refused_before_anything_runs(tmp_pa
 
 
 def test_stack_up_and_down_leave_no_temp_dir(tmp_path: Path) -> None:
-    import tempfile  # noqa: PLC0415
-
-    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
-    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
+    private_tmp = private_tmpdir()
     env = {"TMPDIR": str(private_tmp)}
     try:
         up = simcity("stack", "up", cwd=tmp_path, env=env)

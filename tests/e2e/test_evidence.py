@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from harness.history import Action, OpKind
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.local import LocalStack
 from harness.stacks.reaper import marked_processes
+from tests.leftovers import alive, private_tmpdir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,10 +92,7 @@ def test_rest_lost_mid_run_hands_over_the_history_so_far() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_leaves_the_run_so_far_and_nothing_running(tmp_path: Path, signum: int) -> None:
     report = tmp_path / "report"
-    # The run's own temp dir (short: PostgreSQL's socket path must fit), so that other suites'
-    # temp dirs on this machine do not count.
-    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
-    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
+    private_tmp = private_tmpdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--profile", "calm", "--iterations", "400",
          "--seed", "ctrl-c", "--report-dir", str(report)],
@@ -125,7 +122,7 @@ def test_a_stop_signal_leaves_the_run_so_far_and_nothing_running(tmp_path: Path,
     assert "the run so far (INCONCLUSIVE) is saved" in err
     # Nothing of the run is left: no process, no listening port, no temp dir.
     assert len(started) >= 5  # PostgreSQL, REST, proxy and the app's processes were running
-    assert [p.pid for p in started if _alive(p)] == [] and _marked_by(proc.pid) == []
+    assert [p.pid for p in started if alive(p)] == [] and _marked_by(proc.pid) == []
     assert ports and not ports & {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
     left = list(private_tmp.iterdir())
     private_tmp.rmdir() if not left else None
@@ -145,12 +142,6 @@ def _listening(process: psutil.Process) -> list:  # type: ignore[type-arg]
         return []
 
 
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
 
 def test_an_unusable_report_dir_is_refused_before_the_stack_starts(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
@@ -165,8 +156,7 @@ def test_an_unusable_report_dir_is_refused_before_the_stack_starts(tmp_path: Pat
 
 
 def test_what_a_killed_run_left_is_found_by_its_mark_and_stopped(tmp_path: Path) -> None:
-    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
-    private_tmp.chmod(0o711)
+    private_tmp = private_tmpdir()
     env = {**os.environ, "TMPDIR": str(private_tmp)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--profile", "calm", "--iterations", "400",
@@ -190,9 +180,9 @@ def test_what_a_killed_run_left_is_found_by_its_mark_and_stopped(tmp_path: Path)
         assert down.returncode == 0, down.stderr
         assert re.search(r"stopped \d+ process\(es\) left by SimCity runs that were killed", down.stdout), down.stdout
         deadline = time.monotonic() + 10
-        while (any(_alive(p) for p in left) or _marked_by(owner)) and time.monotonic() < deadline:
+        while (any(alive(p) for p in left) or _marked_by(owner)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert [p.pid for p in left if _alive(p)] == [] and _marked_by(owner) == []
+        assert [p.pid for p in left if alive(p)] == [] and _marked_by(owner) == []
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -230,8 +220,7 @@ def test_a_dead_database_is_named_as_such(tmp_path: Path) -> None:
 
 
 def test_a_stop_signal_while_the_stack_starts_leaves_nothing(tmp_path: Path) -> None:
-    private_tmp = Path(tempfile.mkdtemp(prefix="sc-"))
-    private_tmp.chmod(0o711)  # PostgreSQL runs unprivileged and must reach its data dir
+    private_tmp = private_tmpdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--report-dir", str(tmp_path / "report")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -247,7 +236,7 @@ def test_a_stop_signal_while_the_stack_starts_leaves_nothing(tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 143, err
-    assert [p.pid for p in started if _alive(p)] == [] and _marked_by(proc.pid) == []
+    assert [p.pid for p in started if alive(p)] == [] and _marked_by(proc.pid) == []
     time.sleep(0.5)
     left = sorted(str(p.relative_to(private_tmp)) for p in private_tmp.rglob("*"))
     shutil.rmtree(private_tmp, ignore_errors=True)

@@ -1,0 +1,24 @@
+"""What a stopped SimCity run may have left behind: shared by the tests that stop runs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import psutil
+
+
+def private_tmpdir() -> Path:
+    """A temp dir of a run's own (passed as TMPDIR), so other suites' temp dirs on this machine
+    do not count. Short, since PostgreSQL's socket path must fit, and traversable, since
+    PostgreSQL runs unprivileged and must reach its data dir."""
+    directory = Path(tempfile.mkdtemp(prefix="sc-"))
+    directory.chmod(0o711)
+    return directory
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
