@@ -129,6 +129,49 @@ def test_a_stop_signal_leaves_the_run_so_far_and_nothing_running(tmp_path: Path,
     assert left == []
 
 
+def test_a_stop_signal_during_the_settle_phase_leaves_the_run_so_far_and_nothing_running(tmp_path: Path) -> None:
+    # The settle phase made long for real: REST 3 s away (each read takes that long, so the first
+    # read and the one step's end about 6 s in) and the app frozen (SIGSTOP) 2 s in, once the
+    # fixtures exist, so the settle phase waits up to 30 s for a healthy app. SIGTERM at 14 s
+    # lands inside it, with margins of seconds on both sides.
+    report = tmp_path / "report"
+    private_tmp = private_tmpdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "sc1", "--stack", "local", "--profile", "calm", "--steps", "no_op()",
+         "--distance", "rest=3000", "--seed", "settle-stop", "--report-dir", str(report)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(private_tmp)})
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:
+            if line.startswith("SC-1 on") or time.monotonic() > deadline:
+                break
+        began = time.monotonic()
+        started = psutil.Process(proc.pid).children(recursive=True)
+        masters = [p for p in started if "booking_app" in " ".join(p.cmdline())]
+        app = [*masters, *(child for master in masters for child in master.children(recursive=True))]
+        time.sleep(max(0.0, 2.0 - (time.monotonic() - began)))
+        for process in app:
+            process.suspend()
+        time.sleep(max(0.0, 14.0 - (time.monotonic() - began)))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "simcity: stopped by SIGTERM; stack stopped and faults healed" in err
+    assert "the run so far (INCONCLUSIVE) is saved" in err, err
+    ops = [json.loads(line) for line in (report / "history.jsonl").read_text().splitlines()[1:]]
+    settle = [op for op in ops if op["action"] == "settle"]
+    assert [op["kind"] for op in settle] == ["invoke"], "the stop must land inside the settle phase"
+    assert len(app) >= 3 and [p.pid for p in started if alive(p)] == [] and _marked_by(proc.pid) == []
+    left = list(private_tmp.iterdir())
+    private_tmp.rmdir() if not left else None
+    assert left == []
+
+
 def _marked_by(pid: int) -> list[int]:
     """Processes still running that the SimCity process `pid` started (PostgreSQL daemonizes, so
     it is no child: its mark in its environment says whose it is)."""
