@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,29 +24,11 @@ from types import TracebackType
 from urllib.parse import quote
 
 from harness.errors import InfrastructureError
+from harness.stacks._net import free_port
 
 DB_DIR = Path(__file__).resolve().parent.parent / "compose" / "db"
 SUPERUSER = "postgres"
 AUTHENTICATOR_PASSWORD_ENV = "SIMCITY_AUTHENTICATOR_PASSWORD"
-
-
-_HANDED_OUT: set[int] = set()
-_HANDED_OUT_LOCK = threading.Lock()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, and never one this process was
-    given before: the kernel readily hands out a port just closed again, so two services started
-    one after the other (a proxy's API and its listener) would otherwise share one."""
-    with _HANDED_OUT_LOCK:
-        for _ in range(1000):
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = int(sock.getsockname()[1])
-            if port not in _HANDED_OUT:
-                _HANDED_OUT.add(port)
-                return port
-    raise InfrastructureError("no loopback port left that this process has not used already")
 
 
 def find_pg_bin() -> Path:

@@ -24,14 +24,6 @@ def test_one_confirmed_per_slot_is_enforced(postgres: LocalPostgres) -> None:
         raise AssertionError("a second confirmed booking on one slot was accepted")
 
 
-def test_free_port_never_hands_out_a_port_twice() -> None:
-    # Successive calls used to return a port just closed again (521 of 2000 pairs collided).
-    from harness.postgres import free_port  # noqa: PLC0415
-
-    ports = [free_port() for _ in range(2000)]
-    assert len(set(ports)) == len(ports)
-
-
 def test_the_cluster_wants_a_password_and_each_has_its_own(postgres) -> None:  # type: ignore[no-untyped-def]
     import asyncio  # noqa: PLC0415
 

@@ -3,7 +3,7 @@ import sys
 import pytest
 
 from harness.errors import StackStartError
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from harness.process import ManagedProcess
 
 

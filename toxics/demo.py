@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from types import TracebackType
 
 from harness.errors import InfrastructureError
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from toxics.control import Partition, ToxiproxyController
 from toxics.profiles import load_profile
 from toxics.server import toxiproxy_process

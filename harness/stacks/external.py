@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import StackStartError, UsageError
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from harness.stacks.reaper import OWNER_ENV
 from harness.stacks.base import Stack, StackEndpoints, wait_healthy as wait_until_healthy
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import StackStartError, UsageError
-from harness.postgres import LocalPostgres, free_port
+from harness.postgres import LocalPostgres
+from harness.stacks._net import free_port
 from harness.process import ManagedProcess
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 from harness.stacks.reaper import DETACHED, OWNER_ENV, stop_marked

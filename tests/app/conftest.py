@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from booking_app.spawn import app_process
-from harness.postgres import LocalPostgres, free_port
+from harness.postgres import LocalPostgres
+from harness.stacks._net import free_port
 from harness.process import ManagedProcess
 
 

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from booking_app.spawn import app_env
-from harness.postgres import LocalPostgres, free_port
+from harness.postgres import LocalPostgres
+from harness.stacks._net import free_port
 from harness.process import ManagedProcess
 from tests.app.conftest import RunningApp, new_fixture, start_app
 

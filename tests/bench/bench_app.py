@@ -17,7 +17,8 @@ import httpx
 import psutil
 
 from booking_app.spawn import app_process
-from harness.postgres import LocalPostgres, free_port
+from harness.postgres import LocalPostgres
+from harness.stacks._net import free_port
 from tests.bench.stats import percentile
 
 CLIENTS = 8

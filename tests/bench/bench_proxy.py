@@ -21,7 +21,7 @@ import time
 import httpx
 import psutil
 
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from toxics.server import toxiproxy_process
 from tests.bench.stats import percentile
 

@@ -22,7 +22,8 @@ import uuid
 import asyncpg
 import jwt
 
-from harness.postgres import LocalPostgres, free_port
+from harness.postgres import LocalPostgres
+from harness.stacks._net import free_port
 from simcity_rest.querystring import parse_query
 from simcity_rest.schema import SchemaCache
 from simcity_rest.spawn import rest_process

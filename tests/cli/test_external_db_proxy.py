@@ -23,7 +23,7 @@ import pytest
 
 from booking_app.spawn import app_process
 from harness.errors import StackStartError
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from harness.stacks.external import ExternalStack
 from harness.stacks.local import LocalStack
 from tests.cli.test_cli import simcity

@@ -11,7 +11,8 @@ import httpx
 import jwt
 import pytest
 
-from harness.postgres import LocalPostgres, free_port
+from harness.postgres import LocalPostgres
+from harness.stacks._net import free_port
 from harness.process import ManagedProcess
 from simcity_rest.spawn import rest_process
 

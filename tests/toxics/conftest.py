@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from toxics.control import ToxiproxyController
 from toxics.demo import EchoServer
 from toxics.server import toxiproxy_process

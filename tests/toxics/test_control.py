@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.errors import ProxyUnreachableError
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from toxics.control import FaultConfigError, Partition, Toxic, ToxiproxyAPIError, ToxiproxyController
 from toxics.demo import EchoServer, round_trip_s
 from toxics.server import toxiproxy_process

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from harness.process import ManagedProcess
 from tests.toxiproxy.net import Server
 from toxics.server import toxiproxy_process

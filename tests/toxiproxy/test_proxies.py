@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.postgres import free_port
+from harness.stacks._net import free_port
 from tests.toxiproxy.net import Upstream, connect, recv_all, round_trip_s
 from toxics.server import toxiproxy_process
 
