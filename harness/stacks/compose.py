@@ -1,5 +1,6 @@
-"""The Docker Compose stack: compose/docker-compose.yml (upstream images) or, on machines without a
-registry, with compose/docker-compose.offline.yml (the local simcity/* images).
+"""The Docker Compose stack: compose/docker-compose.yml, with the upstream images (postgres,
+postgrest/postgrest, ghcr.io/shopify/toxiproxy) wherever they are present or can be pulled, and the
+local simcity/* stand-ins (compose/images/build.sh) only for those that cannot, saying which and why.
 
     harness --(127.0.0.1:<port> -> toxiproxy `app` :8666)--> app:3000 --(toxiproxy `app_db` :5433)--> db
     harness --(127.0.0.1:<port>)--> rest:3000 -----------------------------------------------------^  (truth)
@@ -24,8 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,6 @@ from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healt
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
-OFFLINE_FILE = COMPOSE_DIR / "docker-compose.offline.yml"
 BUILD_SCRIPT = COMPOSE_DIR / "images" / "build.sh"
 PROXY_CONFIG = COMPOSE_DIR / "toxiproxy.json"
 
@@ -51,11 +52,17 @@ PROXY_API_PORT = 8474
 REST_PORT = 3000
 DB_PORT = 5432
 
-# The images each variant needs, as the two Compose files name them (the upstream app is built by
-# Compose from compose/app/Dockerfile, so it is not required up front).
-UPSTREAM_IMAGES = ("postgres:15", "postgrest/postgrest:v12.2.12", "ghcr.io/shopify/toxiproxy:2.12.0")
-OFFLINE_IMAGES = ("simcity/postgres:15", "simcity/rest", "simcity/toxiproxy", "simcity/app")
-IMAGES_ENV = "SIMCITY_COMPOSE_IMAGES"  # force `offline` or `upstream`
+# Each service's upstream image and its offline stand-in, as docker-compose.yml and
+# docker-compose.offline.yml name them (a test keeps the three in step). The app is SimCity's own:
+# upstream, Compose builds compose/app/Dockerfile on the Python base named here.
+SERVICE_IMAGES = {
+    "db": ("postgres:15", "simcity/postgres:15"),
+    "rest": ("postgrest/postgrest:v12.2.12", "simcity/rest"),
+    "toxiproxy": ("ghcr.io/shopify/toxiproxy:2.12.0", "simcity/toxiproxy"),
+    "app": ("python:3.11-slim-bookworm", "simcity/app"),
+}
+IMAGES_ENV = "SIMCITY_COMPOSE_IMAGES"  # `offline` or `upstream` for every service; else each its best
+PULL_TIMEOUT_S = 600.0
 
 HINT = ("hint: `docker info` must answer; the offline images come from `bash compose/images/build.sh` "
         "(or `bash compose/ci-setup.sh` on a fresh machine)")
@@ -101,6 +108,29 @@ def _tail(text: str, lines: int = LOG_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class ImageChoice:
+    """The image one service runs, whether it is the upstream one, and why."""
+
+    service: str
+    image: str
+    upstream: bool
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.service} {self.image} ({self.why})"
+
+
+# Images this process could not pull, with the engine's reason: asked once per process, so that a
+# certify matrix on a machine without a registry does not wait for each of its runs.
+_unpullable: dict[str, str] = {}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", None) or exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
 class ComposeStack(Stack):
     """db + rest + toxiproxy + app as one Compose project, started and always removed."""
 
@@ -117,9 +147,10 @@ class ComposeStack(Stack):
         check_app_env(app_env or {})
         self.app_env = {"E2E": "true", **dict(app_env or {})}
         self.project = project or f"simcity-{secrets.token_hex(4)}"
-        self._images = images or os.environ.get(IMAGES_ENV) or None
-        if self._images not in (None, "offline", "upstream"):
-            raise StackStartError(f"{IMAGES_ENV} must be `offline` or `upstream`, got {self._images!r}")
+        self._forced = images or os.environ.get(IMAGES_ENV) or None
+        if self._forced not in (None, "offline", "upstream"):
+            raise StackStartError(f"{IMAGES_ENV} must be `offline` or `upstream`, got {self._forced!r}")
+        self.image_choices: dict[str, ImageChoice] = {}
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._dir: Path | None = None
         self._client: docker.DockerClient | None = None
@@ -142,18 +173,27 @@ class ComposeStack(Stack):
 
     @property
     def images(self) -> str:
-        return self._images or "not chosen yet"
+        """`upstream`, `offline`, `mixed` (some of each), or `not chosen yet` before `start`."""
+        kinds = {choice.upstream for choice in self.image_choices.values()}
+        if not kinds:
+            return "not chosen yet"
+        return "mixed" if len(kinds) == 2 else ("upstream" if kinds == {True} else "offline")
 
     def describe(self) -> str:
         strategy = self.app_env.get("BOOKING_STRATEGY", "atomic")
-        return (f"compose ({self.images} images: db, rest, toxiproxy, app[{strategy}]; "
-                f"project {self.project})")
+        kinds = {"upstream": [c.image for c in self.image_choices.values() if c.upstream],
+                 "offline stand-ins": [c.service for c in self.image_choices.values() if not c.upstream]}
+        images = "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items() if v) or "images not chosen yet"
+        return f"compose (project {self.project}, app[{strategy}]; {images})"
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> StackEndpoints:
         self._client = self._docker()
-        self._images = self._images or self._choose_images()
+        self.image_choices = self._choose_images()
+        for choice in self.image_choices.values():
+            if not choice.upstream and self._forced is None:
+                self._log(f"compose: {choice.service} runs the offline stand-in {choice.image}: {choice.why}")
         self._dir = Path(tempfile.mkdtemp(prefix=f"{self.project}-"))
         self._dir.chmod(0o700)
         self._write_files()
@@ -328,23 +368,60 @@ class ComposeStack(Stack):
         except docker.errors.DockerException as exc:
             raise InfrastructureError(f"Docker could not {what}: {exc}\n{self._logs('app')}") from None
 
-    def _choose_images(self) -> str:
+    def _choose_images(self) -> dict[str, ImageChoice]:
+        """Per service: the upstream image if it is here or can be pulled (bounded), else the
+        offline stand-in, built from this checkout (build.sh is idempotent, ~2 s when nothing
+        changed, so the stack never attacks an image built from older code)."""
+        choices: dict[str, ImageChoice] = {}
+        if self._forced != "offline":
+            to_pull = [u for u, _ in SERVICE_IMAGES.values() if u not in _unpullable and not self._present(u)]
+            if to_pull:
+                self._log(f"compose: pulling {', '.join(to_pull)} (not here yet; each bounded by "
+                          f"{PULL_TIMEOUT_S:.0f} s)")
+        for service, (upstream, offline) in SERVICE_IMAGES.items():
+            if self._forced == "offline":
+                choices[service] = ImageChoice(service, offline, False, f"{IMAGES_ENV}=offline")
+                continue
+            why_not = self._have_or_pull(upstream)
+            if why_not is None:
+                choices[service] = ImageChoice(service, upstream, True, "upstream")
+            elif self._forced == "upstream":
+                raise StackStartError(f"{IMAGES_ENV}=upstream, but {upstream} is not here and cannot be "
+                                      f"pulled: {why_not}\n{HINT}")
+            else:
+                choices[service] = ImageChoice(service, offline, False, f"{upstream} cannot be pulled: {why_not}")
+        offline_images = [c.image for c in choices.values() if not c.upstream]
+        if offline_images:
+            self._build_offline_images(first_time=not all(map(self._present, offline_images)))
+        return choices
+
+    def _present(self, image: str) -> bool:
         assert self._client is not None
+        try:
+            self._client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
 
-        def present(names: Sequence[str]) -> bool:
-            for name in names:
-                try:
-                    self._client.images.get(name)  # type: ignore[union-attr]
-                except docker.errors.ImageNotFound:
-                    return False
-            return True
-
-        if present(UPSTREAM_IMAGES):
-            return "upstream"
-        # build.sh is idempotent and takes ~2 s when nothing changed: running it every time means
-        # the stack always attacks this checkout's code, never an image built from an older one.
-        self._build_offline_images(first_time=not present(OFFLINE_IMAGES))
-        return "offline"
+    def _have_or_pull(self, image: str) -> str | None:
+        """None once `image` is here (pulled now if need be); else why it cannot be had."""
+        if self._present(image):
+            return None
+        if image in _unpullable:
+            return _unpullable[image]
+        name, _, tag = image.rpartition(":")
+        started = time.monotonic()
+        try:
+            with docker.APIClient(timeout=int(PULL_TIMEOUT_S)) as api:
+                for event in api.pull(name, tag=tag, stream=True, decode=True):
+                    if "error" in event:
+                        raise docker.errors.APIError(str(event["error"]))
+                    if time.monotonic() - started > PULL_TIMEOUT_S:
+                        raise docker.errors.APIError(f"pull still running after {PULL_TIMEOUT_S:.0f} s")
+        except (docker.errors.DockerException, OSError) as exc:
+            _unpullable[image] = _one_line(exc)
+            return _unpullable[image]
+        return None if self._present(image) else "the engine reported the pull done, but has no such image"
 
     def _build_offline_images(self, *, first_time: bool) -> None:
         if first_time:
@@ -364,11 +441,8 @@ class ComposeStack(Stack):
             self._log(f"compose: offline images built in {time.monotonic() - started:.0f} s")
 
     def _files(self) -> list[str]:
-        files = ["-f", str(COMPOSE_FILE)]
-        if self._images == "offline":
-            files += ["-f", str(OFFLINE_FILE)]
         assert self._dir is not None
-        return [*files, "-f", str(self._dir / "app-env.yml")]
+        return ["-f", str(COMPOSE_FILE), "-f", str(self._dir / "images.yml"), "-f", str(self._dir / "app-env.yml")]
 
     def _write_files(self) -> None:
         """The secrets (env file, 0600) and the app's environment (a generated override, so any
@@ -382,6 +456,7 @@ class ComposeStack(Stack):
             "ANON_KEY": mint_key(self.jwt_secret, "anon"),
         }
         _write_private(self._dir / "stack.env", "".join(f"{k}={v}\n" for k, v in values.items()))
+        _write_private(self._dir / "images.yml", offline_override(self.image_choices.values()))
         environment = {k: v.replace("$", "$$") for k, v in self.app_env.items()}
         # JSON is YAML: no quoting rules to get wrong.
         _write_private(self._dir / "app-env.yml",
@@ -510,6 +585,21 @@ class ComposeStack(Stack):
                 failing.append(f"{service} ({state.get('Status')}, {health or 'no healthcheck'}): "
                                f"{self._logs(service)}")
         return "\n".join(failing) or "(every container of the project is running and healthy)"
+
+
+def offline_override(choices: Iterable[ImageChoice]) -> str:
+    """A Compose override putting the offline stand-ins in place for the services that run one,
+    as compose/docker-compose.offline.yml does for all of them. YAML by hand, since `!reset` (the
+    app's image replaces its upstream build) has no JSON form; names are quoted as JSON strings,
+    which YAML reads alike."""
+    lines = ["services:"]
+    for choice in choices:
+        if choice.upstream:
+            continue
+        lines += [f"  {choice.service}:", f"    image: {json.dumps(choice.image)}", "    pull_policy: never"]
+        if choice.service == "app":
+            lines.append("    build: !reset null")
+    return "\n".join(lines) + ("\n" if len(lines) > 1 else " {}\n")
 
 
 def _write_private(path: Path, text: str) -> None:
