@@ -69,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="start or stop the embedded stack for manual use")
     stack_sub = stack.add_subparsers(dest="stack_command", required=True)
-    up = stack_sub.add_parser("up", help="start the local stack and leave it running")
-    up.add_argument("--no-app", action="store_true", help="database, REST and proxy only (bring your own app)")
+    up = stack_sub.add_parser("up", help="start a stack and leave it running (for `simcity fault` and a person)")
+    up.add_argument("--stack", choices=("local", "compose"), default="local",
+                    help="the embedded local stack (default) or a Docker Compose project")
+    up.add_argument("--no-app", action="store_true",
+                    help="local stack: database, REST and proxy only (bring your own app)")
     up.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
-    down = stack_sub.add_parser("down", help="stop the local stack started by `stack up`")
+    down = stack_sub.add_parser("down", help="stop the stack started by `stack up`")
     down.add_argument("--all", action="store_true",
                       help="also stop whatever SimCity runs that were killed (kill -9) left running")
     cli_tools.add_parsers(sub)
@@ -170,22 +173,35 @@ def _summary(result: RunResult, report_dir: Path, replay: str) -> dict[str, obje
 
 
 def cmd_stack(args: argparse.Namespace, console: Console) -> int:
-    from harness.stacks.local import LocalStack, stop_detached  # noqa: PLC0415
+    from harness.stacks.detached import detached_kind, stop_detached  # noqa: PLC0415
 
     state_file = STATE_DIR / "stack.json"
     env_file = STATE_DIR / "stack.env"
     if args.stack_command == "down":
-        stopped = stop_detached(state_file)
+        kind = detached_kind(state_file)
+        stop_detached(state_file)
         env_file.unlink(missing_ok=True)
-        console.print("local stack stopped" if stopped else "no local stack was running")
+        console.print(f"{kind} stack stopped" if kind else "no stack was running")
         if args.all:
             console.print(f"stopped {reap_orphans()} process(es) left by SimCity runs that were killed")
         return EXIT_PASS
     if state_file.exists():
-        raise UsageError(f"a local stack is already running ({state_file}); `simcity stack down` first")
+        raise UsageError(f"a {detached_kind(state_file)} stack is already running ({state_file}); "
+                         "`simcity stack down` first")
+    app_env = cli_tools.app_env_map(args.app_env)
+    stack: Stack
+    if args.stack == "compose":
+        if args.no_app:
+            raise UsageError("--no-app is for the local stack")
+        from harness.stacks.compose import ComposeStack  # noqa: PLC0415
+
+        stack = ComposeStack(app_env)
+    else:
+        from harness.stacks.local import LocalStack  # noqa: PLC0415
+
+        mark_this_process(detached=True)  # what it leaves running is no orphan: no sweep stops it
+        stack = LocalStack(app_env, with_app=not args.no_app)
     STATE_DIR.mkdir(exist_ok=True)
-    mark_this_process(detached=True)  # what it leaves running is no orphan: no sweep stops it
-    stack = LocalStack(cli_tools.app_env_map(args.app_env), with_app=not args.no_app)
     with stack:
         ends = stack.endpoints
         lines = {
@@ -203,7 +219,8 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
         with os.fdopen(fd, "w") as handle:
             handle.writelines(f"{k}={v}\n" for k, v in lines.items())
         stack.detach(state_file)
-    console.print(f"local stack up; env file (mode 0600): {env_file.resolve()}")
+    console.print(f"{stack.kind} stack up: {stack.describe()}", highlight=False, markup=False)
+    console.print(f"env file (mode 0600): {env_file.resolve()}")
     for key, value in lines.items():
         if key != "SIMCITY_SERVICE_KEY" and value:
             console.print(f"  {key}={value}", highlight=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -518,19 +519,17 @@ class ComposeStack(Stack):
 
     def _remove_leftovers(self) -> None:
         """Whatever still carries the project's label after `down` (it failed, or timed out)."""
-        client = self._client
-        if client is None:
-            return
-        label = {"label": f"com.docker.compose.project={self.project}"}
-        try:
-            for container in client.containers.list(all=True, filters=label):
-                container.remove(force=True, v=True)
-            for network in client.networks.list(filters=label):
-                network.remove()
-            for volume in client.volumes.list(filters=label):
-                volume.remove(force=True)
-        except docker.errors.DockerException as exc:
-            self._log(f"compose: could not remove everything of project {self.project}: {exc}")
+        if self._client is not None:
+            remove_project(self._client, self.project, self._log)
+
+    def detach(self, state_file: Path) -> None:
+        """Leave the project running for a person and `simcity fault` (`simcity stack up --stack
+        compose`): `close()` then forgets it instead of removing it. `state_file` records what
+        `stack down` needs to remove it: its project name only (no secret)."""
+        if not self._started:
+            raise StackStartError("only a started Compose stack can be left running")
+        state_file.write_text(json.dumps({"kind": self.kind, "project": self.project}))
+        self._started = False
 
     def _containers(self) -> dict[str, Any]:
         assert self._client is not None
@@ -585,6 +584,42 @@ class ComposeStack(Stack):
                 failing.append(f"{service} ({state.get('Status')}, {health or 'no healthcheck'}): "
                                f"{self._logs(service)}")
         return "\n".join(failing) or "(every container of the project is running and healthy)"
+
+
+PROJECT_NAME = re.compile(r"simcity-[0-9a-f]{8}")
+
+
+def remove_project(client: docker.DockerClient, project: str, log: Callable[[str], None]) -> bool:
+    """Remove every container, network and volume labelled with Compose project `project`;
+    False if there was none. Only SimCity's own project names are accepted, so a name read from a
+    file (`stack down`) can never reach another project."""
+    if not PROJECT_NAME.fullmatch(project):
+        raise StackStartError(f"not a SimCity Compose project name: {project!r}")
+    label = {"label": f"com.docker.compose.project={project}"}
+    found = False
+    try:
+        for container in client.containers.list(all=True, filters=label):
+            container.remove(force=True, v=True)
+            found = True
+        for network in client.networks.list(filters=label):
+            network.remove()
+        for volume in client.volumes.list(filters=label):
+            volume.remove(force=True)
+    except docker.errors.DockerException as exc:
+        log(f"compose: could not remove everything of project {project}: {exc}")
+    return found
+
+
+def stop_detached(project: str) -> bool:
+    """Remove a Compose stack left running by `detach` (see harness.stacks.detached); False when
+    nothing of it was left, or the name is none of SimCity's (a planted file reaches nothing)."""
+    if not PROJECT_NAME.fullmatch(project):
+        return False
+    client = docker.from_env(timeout=30)
+    try:
+        return remove_project(client, project, lambda line: print(line, file=sys.stderr))
+    finally:
+        client.close()
 
 
 def offline_override(choices: Iterable[ImageChoice]) -> str:

@@ -213,27 +213,19 @@ class LocalStack(Stack):
         mark = os.environ.get(OWNER_ENV, "")
         if not mark.startswith(DETACHED):
             raise StackStartError("a stack to detach must be started under a detached mark")
-        state_file.write_text(json.dumps({"mark": mark, "root": str(self.root)}))
+        state_file.write_text(json.dumps({"kind": self.kind, "mark": mark, "root": str(self.root)}))
         self._exit.pop_all()
         self._own_root = False
 
 
-def stop_detached(state_file: Path) -> bool:
-    """Stop a stack left running by `detach`; False when there was none. The file only names a
-    mark: what is killed is every process that itself carries that mark, and the only directory
+def stop_detached(state: Mapping[str, object]) -> None:
+    """Stop a stack left running by `detach` (see harness.stacks.detached). The state only names
+    a mark: what is killed is every process that itself carries that mark, and the only directory
     removed is a SimCity stack root in the temp dir, so a planted or stale file harms nothing."""
-    if not state_file.exists():
-        return False
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        state = {}
-    mark = state.get("mark") if isinstance(state, dict) else None
+    mark = state.get("mark")
     if isinstance(mark, str) and mark.startswith(DETACHED):
         stop_marked(mark)
-    root = Path(str(state.get("root", ""))) if isinstance(state, dict) else Path()
+    root = Path(str(state.get("root", "")))
     if (root.parent == Path(tempfile.gettempdir()) and root.name.startswith("simcity-stack-")
             and root.is_dir() and not root.is_symlink()):
         shutil.rmtree(root, ignore_errors=True)
-    state_file.unlink()
-    return True
