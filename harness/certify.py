@@ -31,6 +31,7 @@ from harness.runinfo import RunInfo, git_sha, sc1_command, simcity_version, writ
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.shard import Shard
 from harness.stacks.base import Stack
+from harness.stacks.external import ExternalTarget
 
 StackFactory = Callable[[], Stack]
 START_FAILURES_PER_WORKER = 2  # consecutive stack start failures before a worker gives up
@@ -53,9 +54,14 @@ def max_jobs(kind: str, requested: int, runs: int, stack_class: type | None = No
     return jobs, reason
 
 
-def target_identity(kind: str, app_env: Mapping[str, str], stack: Stack | None = None) -> dict[str, object]:
+def target_identity(kind: str, app_env: Mapping[str, str], stack: Stack | None = None,
+                    external: ExternalTarget | None = None) -> dict[str, object]:
     """What a certificate certifies; shards merge only when these are equal. For Compose, the
-    images the stack ran (repo digest, else image id) per service, read from the engine."""
+    images the stack ran (repo digest, else image id) per service, read from the engine; for a
+    user's own app, its address, the version the user named and its checkout's commit (the app
+    environment is SimCity's reference app's, so it has none)."""
+    if external is not None:
+        return {"stack_kind": kind, **external.identity(), "git_sha": git_sha(), "simcity_version": simcity_version()}
     images = _compose_images(stack) if kind == "compose" and stack is not None else {}
     return {
         "app_strategy": app_env.get("BOOKING_STRATEGY", "atomic"),
@@ -103,6 +109,7 @@ class CertifyPlan:
     jobs: int = 1
     factory: StackFactory | None = None
     specs: Sequence[RunSpec] = field(default_factory=tuple)
+    external: ExternalTarget | None = None  # the user's own app (kind `external`)
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -169,7 +176,8 @@ class Certifier:
                 record = RunRecord(spec.seed, spec.profile, spec.iterations, Status.ERROR,
                                    error=f"not run: {why}")
             records.append(record)
-        identity = self.identity or target_identity(self.plan.kind, self.plan.app_env)
+        identity = self.identity or target_identity(self.plan.kind, self.plan.app_env,
+                                                              external=self.plan.external)
         return Certificate(target=identity, matrix=self.plan.matrix, runs=tuple(records),
                            shard=str(self.plan.shard), created_at=now_utc(),
                            wall_s=time.monotonic() - started, jobs=self.plan.jobs)
@@ -231,7 +239,7 @@ class Certifier:
         with self.lock:
             self.secrets.add(stack.endpoints.service_key)
             if self.identity is None:
-                self.identity = target_identity(self.plan.kind, self.plan.app_env, stack)
+                self.identity = target_identity(self.plan.kind, self.plan.app_env, stack, self.plan.external)
         return stack
 
     def _one_run(self, stack: Stack, spec: RunSpec, worker: int, task: TaskID) -> RunRecord:
@@ -274,7 +282,8 @@ class Certifier:
         directory = self.plan.out / relative
         secrets = sorted(self.secrets)
         write_report(directory, result.history, result.verdict,
-                     replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env, self.plan.matrix.slots),
+                     replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env, self.plan.matrix.slots,
+                                                        self.plan.external),
                      secrets=secrets)
         write_run_info(directory, RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule,
                                           dict(self.plan.app_env), slots=self.plan.matrix.slots), secrets)
@@ -292,8 +301,10 @@ class Certifier:
         self.progress.console.print(line, highlight=False)
 
 
-def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1) -> str:
-    return sc1_command(spec.seed, spec.profile, kind, app_env, iterations=spec.iterations, slots=slots)
+def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1,
+                       external: ExternalTarget | None = None) -> str:
+    return sc1_command(spec.seed, spec.profile, kind, app_env, iterations=spec.iterations, slots=slots,
+                       extra=external.flags() if external else ())
 
 
 def _short(exc: BaseException) -> str:

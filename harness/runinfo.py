@@ -59,6 +59,12 @@ def git_sha(root: Path = REPO_ROOT) -> str | None:
     checkout), else the checkout SimCity runs from (`-dirty` when it has changes), None outside git."""
     if os.environ.get(SHA_ENV):
         return os.environ[SHA_ENV]
+    return checkout_sha(root)
+
+
+def checkout_sha(root: Path) -> str | None:
+    """HEAD of the git checkout holding `root` (`-dirty` when tracked files changed), None
+    outside git."""
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()

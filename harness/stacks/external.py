@@ -10,6 +10,8 @@ import shlex
 import subprocess
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import StackStartError, UsageError
@@ -148,3 +150,43 @@ class ExternalStack(Stack):
     def close(self) -> None:
         self._exit.close()
         self._endpoints = None
+
+
+@dataclass(frozen=True)
+class ExternalTarget:
+    """A user's own app as the command line names it: enough to start an ExternalStack for each
+    certify job, to replay a run, and to say in a certificate which release was certified."""
+
+    target_url: str
+    rest_url: str
+    restart_cmd: str | None = None
+    proxy: bool = False
+    db_upstream: str | None = None
+    db_listen: str | None = None
+    version: str | None = None  # what the user calls this release candidate
+    checkout: Path | None = None  # the app's git checkout; None: the current dir, if it is one
+
+    def stack(self, service_key: str) -> ExternalStack:
+        return ExternalStack(self.target_url, self.rest_url, service_key, restart_cmd=self.restart_cmd,
+                             proxy=self.proxy, db_upstream=self.db_upstream, db_listen=self.db_listen)
+
+    def flags(self) -> list[str]:
+        """The `simcity sc1` flags that attack this target again."""
+        flags = ["--target-url", self.target_url, "--rest-url", self.rest_url]
+        if self.restart_cmd:
+            flags += ["--restart-cmd", self.restart_cmd]
+        if self.proxy:
+            flags.append("--proxy")
+        if self.db_upstream:
+            flags += ["--db-upstream", self.db_upstream, "--db-listen", self.db_listen or DEFAULT_DB_LISTEN]
+        return flags
+
+    def identity(self) -> dict[str, object]:
+        """What is certified: the app's address (without credentials), the version the user
+        named, and the commit of its checkout."""
+        from harness.runinfo import checkout_sha  # noqa: PLC0415 - runinfo sits above the stacks
+
+        parts = urlsplit(self.target_url)
+        address = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+        return {"target_url": address, "target_version": self.version,
+                "target_git_sha": checkout_sha(self.checkout or Path.cwd())}
