@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID, TextColumn
 
 from harness import coverage
 from harness.certificate import RUNS_DIR, Certificate, RunRecord, Status, now_utc
@@ -32,6 +32,7 @@ from harness.runner import RunConfig, RunResult, run_sc1
 from harness.shard import Shard
 from harness.stacks.base import Stack
 from harness.stacks.external import ExternalTarget
+from harness.terminal import progress_display
 
 StackFactory = Callable[[], Stack]
 START_FAILURES_PER_WORKER = 2  # consecutive stack start failures before a worker gives up
@@ -135,11 +136,8 @@ class Certifier:
         self.secrets: set[str] = set()
         self.last_start_error: str | None = None
         self.open_stacks: set[Stack] = set()  # started and not yet stopped, by any worker
-        self.progress = Progress(
-            TextColumn("{task.fields[label]:<8}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=console, transient=True, disable=not console.is_terminal,
-        )
+        self.progress = progress_display(TextColumn("{task.fields[label]:<8}"), bar_width=24, console=console,
+                                         disable=not console.is_terminal)
 
     def run(self) -> Certificate:
         started = time.monotonic()
@@ -196,7 +194,8 @@ class Certifier:
                 except queue.Empty:
                     return
                 if stack is None:
-                    self.progress.update(task, description="starting a stack", total=None, completed=0)
+                    # reset: a job's clock counts what it is doing now (a stack start, then each run)
+                    self.progress.reset(task, description="starting a stack", total=None, completed=0)
                     began = time.monotonic()
                     try:
                         stack = self._start_stack()
@@ -243,7 +242,7 @@ class Certifier:
         return stack
 
     def _one_run(self, stack: Stack, spec: RunSpec, worker: int, task: TaskID) -> RunRecord:
-        self.progress.update(task, description=f"{spec.id}", total=spec.iterations, completed=0)
+        self.progress.reset(task, description=f"{spec.id}", total=spec.iterations, completed=0)
 
         def on_step(done: int, total: int, step: str) -> None:
             self.progress.update(task, completed=done, total=total, description=f"{spec.id} {step}")

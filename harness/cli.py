@@ -1,43 +1,125 @@
 """`simcity`: the command line. Exit codes: 0 PASS, 1 FAIL (the product broke an invariant),
 2 bad usage, 3 INCONCLUSIVE or infrastructure trouble (never reported as PASS or as a product
-FAIL), 130 interrupted."""
+FAIL), 130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import json
+import re
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness import cli_tools
+from harness import check_cmd, cli_tools
 from harness.errors import SimCityError, StopSignal, UsageError
 from harness.checker import Validity
+from harness.faults import KINDS
+from harness.history import Action
 from harness.report import ensure_writable, redact, render_text, write_report
-from harness.runinfo import sc1_command
-from harness.generator import MIXES
+from harness.runinfo import sc1_command, simcity_version
+from harness.generator import AIMABLE, MIXES, SCHEDULE_ACTIONS
 from harness.runner import RunConfig, RunResult, plan_schedule, run_sc1
+from harness.runs_index import REPORTS_ROOT, after_run, find_runs, write_index
 from harness.stacks.base import Stack
 from harness.stacks.reaper import mark_this_process, reap_orphans, sweep_before_starting
 from harness.stacks.external import DEFAULT_DB_LISTEN
 from harness.stacks.select import choose_stack
+from harness.terminal import display_path, make_console, print_verdict, progress_display, starting
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 STATE_DIR = Path(".simcity")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="simcity", description="SimCity: certify that a booking system never double-books.")
-    sub = parser.add_subparsers(dest="command", required=True)
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: they name the (sub)command, suggest the closest subcommand,
+    choice or option ("did you mean"), and end with its usage, or where to find it when that is
+    longer than a line. Subparsers are of this class too (argparse makes them of the parent's)."""
 
-    sc1 = sub.add_parser("sc1", help="run SC-1, the double-booking attack")
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        tail = f"usage: {usage}" if len(usage) <= USAGE_IN_ERROR_CHARS else f"see '{self.prog} --help'"
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{self.suggestion(message)}; {tail}\n")
+
+    def suggestion(self, message: str) -> str:
+        """" (did you mean X?)" for a mistyped subcommand, choice or option, else ""."""
+        choice = _INVALID_CHOICE.search(message)
+        if choice:
+            pairs = [(choice["value"], re.findall(r"'([^']*)'", choice["choices"]))]
+        elif message.startswith(UNRECOGNIZED):
+            options = [o for o in self._option_string_actions if o.startswith("--")]
+            pairs = [(arg.partition("=")[0], options) for arg in message[len(UNRECOGNIZED):].split()
+                     if arg.startswith("-")]
+        else:
+            return ""
+        guesses = [match[0] for given, known in pairs
+                   if (match := difflib.get_close_matches(given, known, n=1, cutoff=0.6))]
+        return f" (did you mean {' / '.join(dict.fromkeys(guesses))}?)" if guesses else ""
+
+
+USAGE_IN_ERROR_CHARS = 100
+UNRECOGNIZED = "unrecognized arguments: "
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.*)\)")
+
+
+def _step_forms() -> str:
+    """The step actions of `--steps`, as the generator and the fault table know them."""
+    forms = []
+    for action in SCHEDULE_ACTIONS:
+        if action in KINDS:
+            arg = "|".join(hop.value for hop in KINDS[action].hops)
+        elif action is Action.HEAL:
+            arg = "[client-app|app-db]"
+        elif action.takes_intent:
+            arg = "A|B"
+        else:
+            arg = ""
+        forms.append(f"{action.value}({arg})")
+    return textwrap.fill(", ".join(forms), width=96, initial_indent="  ", subsequent_indent="  ",
+                         break_on_hyphens=False)
+
+
+SC1_HELP = f"""\
+Run SC-1, the double-booking attack: two customers' booking intents at one slot (per --slots),
+network faults and real crashes from a seeded schedule, the database truth read after every
+action, then PASS (a legal final state, its winner) or FAIL (a forensic snapshot and the command
+that replays the run). The report (history.jsonl, verdict.json, junit.xml, report.html, run.json)
+goes to --out; under reports/, reports/latest then names it and reports/index.html lists it.
+
+exit: 0 PASS; 1 FAIL (the product broke an invariant); 2 bad usage (one line, before anything
+starts); 3 INCONCLUSIVE (no definite answer while settling) or infrastructure trouble; 130 / 143 /
+129 stopped by SIGINT / SIGTERM / SIGHUP (faults healed, stack stopped, the run so far saved).
+
+step actions (--steps, comma-separated):
+{_step_forms()}
+  A demand step may name a slot: race()@2. An aimable step strikes a delay after the burst
+  before it: restart_simcity(+40ms), cut(client-app+120ms) ({", ".join(sorted(a.value for a in AIMABLE))}).
+"""
+
+STACK_KINDS = ("auto", "local", "compose", "external")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="simcity", description="SimCity: certify that a booking system never double-books "
+                    "(scenario SC-1). `simcity COMMAND --help` tells more.",
+                    epilog="exit: 0 PASS, 1 FAIL (the product broke an invariant), 2 bad usage, 3 INCONCLUSIVE or "
+                    "infrastructure trouble, 128+N stopped by signal N (130 Ctrl-C).")
+    parser.add_argument("--version", action="version", version=f"simcity {simcity_version()}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sc1 = sub.add_parser("sc1", help="run SC-1, the double-booking attack", description=SC1_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sc1.add_argument("--seed", default="sc1-1", help="schedule seed; the same seed replays the same actions")
     sc1.add_argument("--iterations", type=int, default=50, help="actions in the schedule (default 50)")
     sc1.add_argument("--profile", default="default",
@@ -51,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc1.add_argument("--slots", type=int, default=1,
                      help="independent slots attacked in one run, each its own SC-1 instance (default 1, the "
                           "seed's scenario)")
-    sc1.add_argument("--stack", choices=("auto", "local", "compose", "external"), default="auto")
+    sc1.add_argument("--stack", choices=STACK_KINDS, default="auto",
+                     help="where the target runs: local (embedded, no Docker), compose (Docker Compose), external "
+                          "(your own app: --target-url, --rest-url); auto: compose where a Docker engine answers, "
+                          "else local (default)")
     sc1.add_argument("--target-url", help="the app under attack (external stack)")
     sc1.add_argument("--rest-url", help="Supabase REST of the app's database (external stack)")
     sc1.add_argument("--restart-cmd", help="command that crashes and restarts an external app")
@@ -63,22 +148,51 @@ def build_parser() -> argparse.ArgumentParser:
                      "database here before the run")
     sc1.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                      help="environment of the app on the local and Compose stacks (repeatable)")
-    sc1.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<seed>-<time>)")
+    sc1.add_argument("--out", "--report-dir", type=Path, dest="out", metavar="DIR",
+                     help="where to write the report (default reports/<seed>-<time>); --report-dir is the same")
     sc1.add_argument("--json", action="store_true", help="print the verdict as JSON instead of text")
     cli_tools.add_sc1_flags(sc1)
 
-    stack = sub.add_parser("stack", help="start or stop the embedded stack for manual use")
-    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
+    stack = sub.add_parser("stack", help="start or stop a stack for manual use (local or Compose)")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="up|down")
     up = stack_sub.add_parser("up", help="start a stack and leave it running (for `simcity fault` and a person)")
     up.add_argument("--stack", choices=("local", "compose"), default="local",
                     help="the embedded local stack (default) or a Docker Compose project")
     up.add_argument("--no-app", action="store_true",
                     help="local stack: database, REST and proxy only (bring your own app)")
-    up.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE")
+    up.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment of the app, e.g. BOOKING_STRATEGY=racy (repeatable)")
     down = stack_sub.add_parser("down", help="stop the stack started by `stack up`")
     down.add_argument("--all", action="store_true",
                       help="also stop whatever SimCity runs that were killed (kill -9) left running")
     cli_tools.add_parsers(sub)
+    check_cmd.add_parser(sub)
+    index = sub.add_parser("index", help="rebuild the index page of every run in a reports dir",
+                           description="Rebuild DIR/index.html: every run and certificate under DIR (verdict, seed, "
+                           "profile, stack, app strategy, time, a link to its page). sc1 and certify rebuild "
+                           "reports/index.html after each run written under reports/.")
+    index.add_argument("directory", nargs="?", type=Path, default=REPORTS_ROOT, metavar="DIR",
+                       help=f"the reports dir (default {REPORTS_ROOT})")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; arguments no parser knew are reported by the subcommand they were given to (plain
+    argparse reports them by the top-level parser, with its usage, not the subcommand's)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _chosen_parser(parser, args).error(UNRECOGNIZED + " ".join(unknown))
+    return args
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser `args` went through."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(args, action.dest, None)
+            if chosen in action.choices:
+                return _chosen_parser(action.choices[chosen], args)
     return parser
 
 
@@ -105,10 +219,10 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
                        slots=args.slots, schedule=cli_tools.explicit_schedule(args))
     plan_schedule(config)  # a bad profile, mix or slot count is a usage error before anything starts
     if args.json:  # stdout carries the JSON only; the rest goes to stderr
-        console = Console(stderr=True)
+        console = make_console(stderr=True)
     stack: Stack = choose_stack(args, console)
     args.resolved_stack = stack.kind
-    report_dir = args.report_dir or Path("reports") / f"{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    report_dir = args.out or REPORTS_ROOT / f"{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     ensure_writable(report_dir)
     secrets: list[str] = []
 
@@ -116,14 +230,18 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
         replay = replay_command(args)
         paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
         cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        after_run(report_dir)
         return paths.html
 
     def save_partial(result: RunResult) -> None:
         html_path = save(result)
-        print(f"simcity: the run so far ({result.verdict.valid.value}) is saved: {html_path}", file=sys.stderr)
+        print(f"simcity: the run so far ({result.verdict.valid.value}) is saved: {display_path(html_path)}",
+              file=sys.stderr)
 
     sweep_before_starting()
-    with stack:
+    with contextlib.ExitStack() as running:
+        with starting(f"starting the {stack.kind} stack", disable=args.json):
+            running.enter_context(stack)
         console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
         secrets.append(stack.endpoints.service_key)
         result = _run_with_progress(stack, config, console, quiet=args.json, on_stop=save_partial)
@@ -133,9 +251,7 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
         print(redact(json.dumps(_summary(result, report_dir, replay_command(args)), indent=2), secrets), flush=True)
     else:
         text = render_text(result.history, verdict, replay_command=replay_command(args))
-        console.print(redact(text, secrets), highlight=False, markup=False)
-        style = {Validity.PASS: "bold green", Validity.FAIL: "bold red"}.get(verdict.valid, "bold yellow")
-        console.print(f"[{style}]{verdict.valid.value}[/] - report: {html_path}")
+        print_verdict(console, redact(text, secrets), verdict.valid, f"report: {display_path(html_path)}")
     if verdict.valid is Validity.INCONCLUSIVE:
         print(f"simcity: INCONCLUSIVE (no verdict on the app): {redact(verdict.reason or '', secrets)}", file=sys.stderr)
         return EXIT_INFRA
@@ -144,10 +260,7 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
 
 def _run_with_progress(stack: Stack, config: RunConfig, console: Console, *, quiet: bool,
                        on_stop: Callable[[RunResult], None]) -> RunResult:
-    progress = Progress(TextColumn("[bold blue]SC-1"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=True, disable=quiet)
-    with progress:
+    with progress_display("SC-1", disable=quiet) as progress:
         task = progress.add_task("starting", total=config.iterations)
 
         def on_step(done: int, total: int, step: str) -> None:
@@ -243,14 +356,23 @@ def _still_stopping(signum: int, frame: object) -> None:
     print(f"simcity: {signal.Signals(signum).name} again: still stopping the stack, please wait", file=sys.stderr)
 
 
+def cmd_index(args: argparse.Namespace, console: Console) -> int:
+    if not args.directory.is_dir():
+        raise UsageError(f"{args.directory}: not a directory")
+    path = write_index(args.directory)
+    console.print(f"index of {len(find_runs(args.directory))} runs and certificates: {display_path(path)}",
+                  highlight=False, markup=False)
+    return EXIT_PASS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    console = Console()
+    console = make_console()
     if threading.current_thread() is threading.main_thread():
         for each in STOP_SIGNALS:
             signal.signal(each, _stop_on_signal)
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse already printed its one-line usage error
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error (or the help)
         return int(exc.code or 0) and EXIT_USAGE
     mark_this_process()
     try:
@@ -260,11 +382,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sc1(args, console)
         if args.command in cli_tools.COMMANDS:
             return cli_tools.dispatch(args, console)
+        if args.command == "check":
+            return check_cmd.cmd_check(args, console)
+        if args.command == "index":
+            return cmd_index(args, console)
         return cmd_stack(args, console)
     except SimCityError as exc:
         kind = "error" if isinstance(exc, UsageError) else "infrastructure trouble"
         print(f"simcity: {kind}: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # stdout went away (`simcity check --json DIR | head`): as the shell would
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the exit's flush does not fail again
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, StopSignal) else signal.SIGINT
         print(f"simcity: stopped by {signal.Signals(signum).name}; stack stopped and faults healed", file=sys.stderr)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from harness import fault_cmd
 from harness.certificate import Certificate, merge, read_certificate, write_certificate
@@ -30,10 +30,12 @@ from harness.replay import label_of, replay, verdict_label
 from harness.report import ensure_writable, redact, write_report
 from harness.runinfo import RecordedRun, RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.runner import ProgressCallback, RunResult
+from harness.runs_index import after_run
 from harness.shard import Shard
 from harness.shrink import NotReproducedError, shrink_run
 from harness.stacks.base import Stack, check_app_env
 from harness.stacks.reaper import sweep_before_starting
+from harness.terminal import display_path, make_console, progress_display
 
 COMMANDS = ("certify", "replay", "shrink", "fault")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
@@ -98,33 +100,38 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     certify.add_argument("--matrix", default="default", help="matrix TOML file or shipped name (default: default)")
     certify.add_argument("--jobs", type=int, default=1, help="isolated stacks side by side (capped at the CPUs)")
     certify.add_argument("--shard", default="1/1", help="run only shard i of n (1-based), e.g. 2/4")
-    certify.add_argument("--stack", choices=STACK_KINDS, default="auto")
+    certify.add_argument("--stack", choices=STACK_KINDS, default="auto",
+                         help="stack kind every run gets a fresh one of (default auto: compose where a Docker "
+                         "engine answers, else local)")
     certify.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                          help="environment of the app, e.g. BOOKING_STRATEGY=atomic (repeatable)")
-    certify.add_argument("--out", type=Path, help="certificate dir (default reports/certify-<matrix>-<time>)")
+    certify.add_argument("--out", "--report-dir", type=Path, dest="out", metavar="DIR",
+                         help="certificate dir (default reports/certify-<matrix>-<time>); --report-dir is the same")
     certify_sub = certify.add_subparsers(dest="certify_command")
     merge_p = certify_sub.add_parser("merge", help="join shards' certificates into one",
                                      description="Join shards' certificates (files or dirs) into one; refuses "
                                      "different targets or matrices and duplicate runs; runs no shard carried out "
                                      "are ERROR (exit 3).")
-    merge_p.add_argument("certificates", nargs="+", type=Path, metavar="CERT")
-    merge_p.add_argument("--out", type=Path, required=True, dest="merge_out")
+    merge_p.add_argument("certificates", nargs="+", type=Path, metavar="CERT",
+                         help="a shard's certificate.json or the dir holding it (one per shard)")
+    merge_p.add_argument("--out", "--report-dir", type=Path, required=True, dest="merge_out", metavar="DIR",
+                         help="where the merged certificate goes (certificate.json, junit.xml, certificate.html)")
 
     rep = sub.add_parser("replay", help="rerun a recorded run's exact schedule and compare verdicts",
                          description=REPLAY_HELP, formatter_class=fmt)
-    rep.add_argument("report_dir", type=Path, metavar="REPORT_DIR")
+    rep.add_argument("report_dir", type=Path, metavar="REPORT_DIR", help="a report dir holding run.json")
     rep.add_argument("--stack", choices=STACK_KINDS, help="stack kind (default: the recorded one)")
     rep.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                      help="override the recorded app environment (repeatable)")
     rep.add_argument("--tries", type=int, default=1, help="reruns until the verdict reproduces (default 1)")
     rep.add_argument("--trust-env", action="store_true",
                      help="apply a recorded app environment that loads code (PYTHONPATH, LD_PRELOAD, ...)")
-    rep.add_argument("--report-dir", type=Path, dest="out", help="where to write the replay's report "
-                     "(default REPORT_DIR/replay)")
+    rep.add_argument("--out", "--report-dir", type=Path, dest="out", metavar="DIR",
+                     help="where to write the replay's report (default REPORT_DIR/replay)")
 
     shr = sub.add_parser("shrink", help="cut a failing schedule down to a short one that still fails",
                          description=SHRINK_HELP, formatter_class=fmt)
-    shr.add_argument("report_dir", type=Path, metavar="REPORT_DIR")
+    shr.add_argument("report_dir", type=Path, metavar="REPORT_DIR", help="the report dir of a failing run")
     shr.add_argument("--budget-runs", type=int, default=100, help="at most this many sc1 runs (default 100)")
     shr.add_argument("--budget-s", type=float, default=600.0, help="at most this many seconds (default 600)")
     shr.add_argument("--tries", type=int, default=2, help="runs per candidate at most (default 2)")
@@ -140,7 +147,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     fault_sub = fault.add_subparsers(dest="fault_command", required=True)
     apply_p = fault_sub.add_parser("apply", help="start a toxic, a partition or a whole profile",
                                    description=FAULT_HELP, formatter_class=fmt)
-    apply_p.add_argument("name", metavar="PROFILE|TOXIC")
+    apply_p.add_argument("name", metavar="PROFILE|TOXIC", help="a fault profile, a toxic type or partition")
     apply_p.add_argument("--hop", help="client-app or app-db (required for a single toxic)")
     apply_p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                          help="toxic attribute, e.g. latency=300 (repeatable; units per toxics/catalog.py)")
@@ -148,16 +155,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     apply_p.add_argument("--stream", help="up|down (upstream|downstream; default downstream)")
     apply_p.add_argument("--name", dest="toxic_name", help="toxic name (default manual_<type>_<stream>)")
     heal_p = fault_sub.add_parser("heal", help="remove faults (every hop, or --hop)")
-    heal_p.add_argument("--hop")
+    heal_p.add_argument("--hop", help="heal only this hop: client-app or app-db (default every hop)")
     status_p = fault_sub.add_parser("status", help="show the faults active on each hop")
-    status_p.add_argument("--json", action="store_true")
+    status_p.add_argument("--json", action="store_true", help="print the faults as JSON instead of text")
     for p in (apply_p, heal_p, status_p):
         p.add_argument("--proxy-url", help="Toxiproxy API of the stack (default: from the env file)")
         p.add_argument("--env-file", type=Path, help="env file of `simcity stack up` (default .simcity/stack.env)")
 
 
 def dispatch(args: argparse.Namespace, console: Console) -> int:
-    console = Console(soft_wrap=True)  # long lines stay whole in CI logs
+    console = make_console()
     return {"certify": cmd_certify, "replay": cmd_replay, "shrink": cmd_shrink, "fault": cmd_fault}[args.command](
         args, console)
 
@@ -231,7 +238,8 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
     certifier = Certifier(plan, console)
     cert = certifier.run()
     paths = write_certificate(out, cert, sorted(certifier.secrets))
-    print_summary(cert, paths.html, console)
+    after_run(out)
+    print_summary(cert, out, paths.html, console)
     return cert.exit_code
 
 
@@ -241,11 +249,13 @@ def cmd_certify_merge(args: argparse.Namespace, console: Console) -> int:
     paths = write_certificate(args.merge_out, cert)
     console.print(f"merged {len(sources)} certificate(s): {', '.join(cert.merged_from)}", highlight=False,
                   markup=False)
-    print_summary(cert, paths.html, console)
+    print_summary(cert, args.merge_out, paths.html, console)
     return cert.exit_code
 
 
-def print_summary(cert: Certificate, html_path: Path, console: Console) -> None:
+def print_summary(cert: Certificate, out: Path, html_path: Path, console: Console) -> None:
+    """The certificate's verdict, coverage and failing runs; paths as seen from the current dir
+    (a run's report is recorded relative to the certificate's `out`)."""
     counts = cert.counts()
     cov = cert.coverage()
     style = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold yellow"}[cert.status.value]
@@ -256,12 +266,13 @@ def print_summary(cert: Certificate, html_path: Path, console: Console) -> None:
                   f"unknown answers {cov['answers']['unknown']}", highlight=False, markup=False)
     for run in cert.runs:
         if run.status.value == "FAIL":
-            console.print(f"  FAIL  {run.id}: {run.primary} ({run.first_violation}); report {run.report}",
+            report = display_path(out / run.report / "report.html") if run.report else "none"
+            console.print(f"  FAIL  {run.id}: {run.primary} ({run.first_violation}); report {report}",
                           highlight=False, markup=False)
     for run in cert.runs:
         if run.status.value == "ERROR":
             console.print(f"  ERROR {run.id}: {redact(run.error or '')}", highlight=False, markup=False)
-    console.print(f"certificate: {html_path}", highlight=False, markup=False)
+    console.print(f"certificate: {display_path(html_path)}", highlight=False, markup=False)
 
 
 def _flat(values: Mapping[str, int]) -> str:
@@ -299,9 +310,7 @@ def _recorded_target(recorded: RecordedRun, stack_flag: str | None, overrides: S
 
 
 def _progress(console: Console, label: str) -> Progress:
-    return Progress(TextColumn(f"[bold blue]{label}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True),
-                    transient=True, disable=not console.is_terminal)
+    return progress_display(label, disable=not console.is_terminal)
 
 
 def cmd_replay(args: argparse.Namespace, console: Console) -> int:
@@ -334,7 +343,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
                          progress=per_try, secrets=(stack.endpoints.service_key,))
     for attempt, (result, directory) in enumerate(zip(outcome.results, outcome.report_dirs), 1):
         console.print(f"try {attempt}: {label_of(result.verdict)} (schedule {result.schedule.hash}); "
-                      f"report {directory / 'report.html'}", highlight=False, markup=False)
+                      f"report {display_path(directory / 'report.html')}", highlight=False, markup=False)
     if outcome.reproduced:
         console.print(f"[bold green]REPRODUCED[/]: {expected}")
         return EXIT_PASS
@@ -402,7 +411,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
     console.print(numbered, highlight=False, markup=False)
     console.print(f"replay:\n  {command}\n  {file_command}", highlight=False, markup=False)
     if result.last_failure is not None:
-        console.print(f"a failing run of it: {args.report_dir / 'shrunk' / 'report.html'} "
+        console.print(f"a failing run of it: {display_path(args.report_dir / 'shrunk' / 'report.html')} "
                       f"(`simcity replay {args.report_dir / 'shrunk'}`)", highlight=False, markup=False)
     return EXIT_PASS
 

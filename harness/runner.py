@@ -301,13 +301,17 @@ class Run:
         """Heal, wait healthy, let in-flight answers land, then resend both intents until each has
         a definite answer (bounded), and take the final snapshot."""
         settle = recorder.invoke(Process.CHECKER, Action.SETTLE)
+        self._settling("healing every fault")
         await asyncio.to_thread(nemesis.heal_all)
+        self._settling("waiting for the app to be healthy")
         unhealthy = await self._try_healthy(app, "after healing")
         if self.inflight:
+            self._settling(f"waiting for {len(self.inflight)} answer(s) in flight")
             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
         # Both customers resend together, as real ones would: until each has a definite answer.
         pending = list(intents)
         for attempt in range(self.config.settle_attempts):
+            self._settling(f"resending {len(pending)} intent(s) until answered, try {attempt + 1}")
             replies = await asyncio.gather(*await self.release(
                 recorder, app, [(i, Action.RETRY_BOOK) for i in pending], step=0))
             pending = [i for i, reply in zip(pending, replies)
@@ -315,8 +319,15 @@ class Run:
             if not pending:
                 break
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        self._settling("reading the final state")
         await self.read(recorder, truth)
         recorder.complete(settle, OpKind.OK, Details(error=unhealthy))
+
+    def _settling(self, what: str) -> None:
+        """Progress through the settle phase: every step is done, and it can take seconds."""
+        if self.progress:
+            total = len(self.schedule.steps)
+            self.progress(total, total, f"settle: {what}")
 
 
 def stop_reason(exc: BaseException) -> str:

@@ -26,9 +26,9 @@ def spawn(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Po
 
 
 def error_lines(stderr: str) -> list[str]:
-    """stderr without the platformdirs warning some environments print."""
-    return [line for line in stderr.splitlines()
-            if line.strip() and "Warning" not in line and "return Path" not in line]
+    """The non-empty lines of stderr: nothing is filtered, so a warning printed there (once
+    platformdirs' RuntimeDirWarning, from importing pgserver) fails the test."""
+    return [line for line in stderr.splitlines() if line.strip()]
 
 
 def tiny_matrix(directory: Path, seeds: list[str], profiles: list[str], iterations: int = 30) -> Path:

@@ -77,6 +77,8 @@ def test_mutant_fails_the_certificate(mutant_certificate: tuple[Path, str]) -> N
     for run in failing:
         assert f'href="{run["report"]}/report.html"' in page
         assert (out / run["report"] / "report.html").is_file()
+        # Printed as seen from where certify ran, not relative to --out.
+        assert f"report {out / run['report'] / 'report.html'}" in log
     assert {r["worker"] for r in cert["runs"]} <= {1, 2}
 
 

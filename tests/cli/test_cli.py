@@ -52,7 +52,7 @@ def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> Non
     # A key, so that external runs get as far as checking their other flags.
     proc = simcity(*args, env={"SIMCITY_SERVICE_KEY": "not-a-real-key"})
     assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip() and "Warning" not in line and "return Path" not in line]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]  # nothing else: no warning either
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
 
 
@@ -88,11 +88,23 @@ def test_local_run_pass_json_and_report_without_secrets(tmp_path: Path) -> None:
 
 def test_local_mutant_fails_with_exit_1_and_forensics(tmp_path: Path) -> None:
     proc = simcity("sc1", "--stack", "local", "--seed", "sc1-1", "--iterations", "50",
-                   "--app-env", "BOOKING_STRATEGY=split_tx", "--report-dir", str(tmp_path / "r"))
+                   "--app-env", "BOOKING_STRATEGY=split_tx", "--out", "reports/split", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "SC-1 FAIL: BOOKED_WITHOUT_BOOKING" in proc.stdout
-    assert "replay: simcity sc1 --seed sc1-1 --iterations 50" in proc.stdout
-    assert "BOOKING_STRATEGY=split_tx" in proc.stdout
+    # Off a terminal the command stays on one line, whatever its length.
+    assert ("\nreplay: simcity sc1 --seed sc1-1 --iterations 50 --profile default --stack local "
+            "--app-env BOOKING_STRATEGY=split_tx\n") in proc.stdout
+    assert proc.stdout.rstrip().endswith("FAIL - report: reports/split/report.html")  # relative: shorter
+    assert "RuntimeDirWarning" not in proc.stderr
+    reports = tmp_path / "reports"
+    assert os.readlink(reports / "latest") == "split"
+    index = (reports / "index.html").read_text()
+    assert 'href="split/report.html"' in index and "split_tx" in index
+
+    # The broken app's recorded history, judged again without a stack: the same violation.
+    again = simcity("check", "reports/latest", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert "SC-1 FAIL: BOOKED_WITHOUT_BOOKING" in again.stdout and "recorded verdict" not in again.stdout
 
 
 def test_stack_up_writes_private_env_file_and_down_stops_it(tmp_path: Path) -> None:

@@ -34,3 +34,16 @@ def test_atomic_passes(atomic_stack: LocalStack, seed: str) -> None:
 def test_every_mutant_is_caught_for_the_right_invariant(strategy: str) -> None:
     with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
         assert_caught_for_the_right_invariant(stack, strategy, SEEDS_PER_MUTANT, ITERATIONS)
+
+
+def test_progress_goes_on_through_the_settle_phase(atomic_stack: LocalStack) -> None:
+    seen: list[tuple[int, int, str]] = []
+    result = run_sc1(atomic_stack, RunConfig(seed="sc1-1", iterations=10),
+                     lambda done, total, what: seen.append((done, total, what)))
+    assert result.verdict.passed
+    steps = [each for each in seen if not each[2].startswith("settle: ")]
+    settle = seen[len(steps):]
+    assert [done for done, _, _ in steps] == list(range(1, 11))
+    assert settle[0][2] == "settle: healing every fault" and settle[-1][2] == "settle: reading the final state"
+    assert any(what.startswith("settle: resending 2 intent(s)") for _, _, what in settle)
+    assert all(done == total == 10 for done, total, _ in settle)
