@@ -247,8 +247,7 @@ class Certifier:
         def on_step(done: int, total: int, step: str) -> None:
             self.progress.update(task, completed=done, total=total, description=f"{spec.id} {step}")
 
-        config = RunConfig(seed=spec.seed, iterations=spec.iterations, profile=spec.profile,
-                           slots=self.plan.matrix.slots)
+        config = run_config(spec, self.plan.matrix.slots)
         started = time.monotonic()
         partial: list[str] = []  # the report of a run stopped half-way: evidence is never lost
         try:
@@ -298,6 +297,11 @@ class Certifier:
         line = (f"[{done}/{len(self.plan.specs)}] {spec.id:<24} [{style}]{record.status.value}[/]"
                 f" {record.wall_s:5.1f} s {redact(detail, sorted(self.secrets))}")
         self.progress.console.print(line, highlight=False)
+
+
+def run_config(spec: RunSpec, slots: int) -> RunConfig:
+    """How one cell of the matrix is run."""
+    return RunConfig(seed=spec.seed, iterations=spec.iterations, profile=spec.profile, slots=slots)
 
 
 def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1,

@@ -33,8 +33,7 @@ from harness.runner import RunConfig, RunResult, plan_schedule, run_sc1
 from harness.runs_index import REPORTS_ROOT, after_run, find_runs, write_index
 from harness.stacks.base import Stack
 from harness.stacks.reaper import mark_this_process, reap_orphans, sweep_before_starting
-from harness.stacks.external import DEFAULT_DB_LISTEN
-from harness.stacks.select import choose_stack
+from harness.stacks.select import choose_stack, external_target
 from harness.terminal import display_path, make_console, print_verdict, progress_display, starting
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
@@ -137,15 +136,7 @@ def build_parser() -> Parser:
                      help="where the target runs: local (embedded, no Docker), compose (Docker Compose), external "
                           "(your own app: --target-url, --rest-url); auto: compose where a Docker engine answers, "
                           "else local (default)")
-    sc1.add_argument("--target-url", help="the app under attack (external stack)")
-    sc1.add_argument("--rest-url", help="Supabase REST of the app's database (external stack)")
-    sc1.add_argument("--restart-cmd", help="command that crashes and restarts an external app")
-    sc1.add_argument("--proxy", action="store_true", help="external stack: put simcity-toxiproxy in front of the app")
-    sc1.add_argument("--db-upstream", metavar="HOST:PORT",
-                     help="external stack with --proxy: your app's real database; a second proxy forwards to it")
-    sc1.add_argument("--db-listen", metavar="HOST:PORT",
-                     help=f"where that app-db proxy listens (default {DEFAULT_DB_LISTEN}): point your app's "
-                     "database here before the run")
+    cli_tools.add_external_flags(sc1)
     sc1.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                      help="environment of the app on the local and Compose stacks (repeatable)")
     sc1.add_argument("--out", "--report-dir", type=Path, dest="out", metavar="DIR",
@@ -197,12 +188,7 @@ def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 
 def replay_command(args: argparse.Namespace) -> str:
-    extra: list[str] = []
-    for flag in ("target_url", "rest_url", "restart_cmd", "db_upstream", "db_listen"):
-        if getattr(args, flag):
-            extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
-    if args.proxy:
-        extra.append("--proxy")
+    extra = external_target(args).flags() if args.resolved_stack == "external" else []
     if args.distance:
         extra += ["--distance", args.distance]
     if args.mix:

@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from harness import fault_cmd
 from harness.certificate import Certificate, merge, read_certificate, write_certificate
-from harness.certify import Certifier, CertifyPlan, max_jobs
+from harness.certify import Certifier, CertifyPlan, max_jobs, run_config
 from harness.errors import UsageError
 from harness.generator import Schedule
 from harness.errors import HistoryFormatError
@@ -33,13 +33,19 @@ from harness.runner import ProgressCallback, RunResult
 from harness.runs_index import after_run
 from harness.shard import Shard
 from harness.shrink import NotReproducedError, shrink_run
+from harness.auth import service_key_from_env
+from harness.history import Action
+from harness.matrix import RunSpec
+from harness.runner import plan_schedule
 from harness.stacks.base import Stack, check_app_env
+from harness.stacks.external import DEFAULT_DB_LISTEN, RESTART_ENV_TARGET_URL, ExternalTarget
+from harness.stacks.select import external_target
 from harness.stacks.reaper import sweep_before_starting
 from harness.terminal import display_path, make_console, progress_display
 
 COMMANDS = ("certify", "replay", "shrink", "fault")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
-STACK_KINDS = ("auto", "local", "compose")
+STACK_KINDS = ("auto", "local", "compose", "external")
 
 CERTIFY_HELP = """\
 Run a matrix of seeds x fault profiles (a TOML file; shipped: harness/matrices/) against one stack
@@ -105,6 +111,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                          "engine answers, else local)")
     certify.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                          help="environment of the app, e.g. BOOKING_STRATEGY=atomic (repeatable)")
+    add_external_flags(certify, release=True)
     certify.add_argument("--out", "--report-dir", type=Path, dest="out", metavar="DIR",
                          help="certificate dir (default reports/certify-<matrix>-<time>); --report-dir is the same")
     certify_sub = certify.add_subparsers(dest="certify_command")
@@ -191,6 +198,10 @@ def resolve_kind(kind: str) -> str:
 
 
 def stack_class(kind: str) -> type | None:
+    if kind == "external":
+        from harness.stacks.external import ExternalStack  # noqa: PLC0415
+
+        return ExternalStack
     if kind == "local":
         from harness.stacks.local import LocalStack  # noqa: PLC0415
 
@@ -223,8 +234,13 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
     shard = Shard.parse(args.shard)
     app_env = app_env_map(args.app_env)
     check_app_env(app_env)
-    kind = resolve_kind(args.stack)
+    kind = "external" if args.stack == "auto" and args.target_url else resolve_kind(args.stack)
     specs = shard.select(matrix.runs())
+    external = external_plan(args, specs, matrix.slots) if kind == "external" else None
+    if external is None and (args.target_url or args.rest_url or args.restart_cmd or args.proxy
+                             or args.target_version or args.target_checkout):
+        raise UsageError("--target-url, --rest-url, --restart-cmd, --proxy, --target-version and "
+                         "--target-checkout are for --stack external")
     jobs, why = max_jobs(kind, args.jobs, len(specs), stack_class(kind))
     out = args.out or Path("reports") / f"certify-{matrix.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     ensure_writable(out, "--out")
@@ -233,7 +249,8 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
                   + (f" ({why})" if why else ""), highlight=False, markup=False)
     if not specs:
         console.print(f"shard {shard} holds no run of this matrix ({len(matrix)} runs)")
-    plan = CertifyPlan(matrix, shard, kind, app_env, out, jobs, lambda: make_stack(kind, app_env), specs)
+    factory = (lambda: external.stack(service_key_from_env())) if external else (lambda: make_stack(kind, app_env))
+    plan = CertifyPlan(matrix, shard, kind, app_env, out, jobs, factory, specs, external)
     sweep_before_starting()
     certifier = Certifier(plan, console)
     cert = certifier.run()
@@ -429,6 +446,50 @@ def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind
     write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets)
     write_run_info(directory, RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule,
                                       dict(app_env), slots=info.slots), secrets)
+
+
+# --- the user's own app (sc1 and certify) ---------------------------------------------------------
+
+
+def add_external_flags(parser: argparse.ArgumentParser, *, release: bool = False) -> None:
+    """The flags naming a user's own app (`--stack external`); with `release`, also those naming
+    the release candidate a certificate is for."""
+    parser.add_argument("--target-url", help="the app under attack (external stack)")
+    parser.add_argument("--rest-url", help="Supabase REST of the app's database (external stack)")
+    parser.add_argument("--restart-cmd", help="command that crashes and restarts an external app (SimCity runs it "
+                        f"for each crash step; it finds {RESTART_ENV_TARGET_URL} in its environment)")
+    parser.add_argument("--proxy", action="store_true",
+                        help="external stack: put simcity-toxiproxy in front of the app (faults on hop client-app)")
+    parser.add_argument("--db-upstream", metavar="HOST:PORT",
+                        help="external stack with --proxy: your app's real database; a second proxy forwards to it "
+                        "(faults on hop app-db)")
+    parser.add_argument("--db-listen", metavar="HOST:PORT",
+                        help=f"where that app-db proxy listens (default {DEFAULT_DB_LISTEN}): point your app's "
+                        "database here before the run")
+    if release:
+        parser.add_argument("--target-version", metavar="VERSION",
+                            help="external stack: what you call this release candidate (recorded in the certificate)")
+        parser.add_argument("--target-checkout", type=Path, metavar="DIR",
+                            help="external stack: your app's git checkout, whose commit the certificate records "
+                            "(default: the current dir)")
+
+
+def external_plan(args: argparse.Namespace, specs: Sequence[RunSpec], slots: int) -> ExternalTarget:
+    """The user's own app for `certify --stack external`, refused before anything starts when it
+    cannot be certified as asked: no service key, app env given (it is the reference app's), or a
+    matrix that crashes the app without --restart-cmd to say how."""
+    if args.app_env:
+        raise UsageError("--app-env is the environment of SimCity's reference app; your own app (--stack "
+                         "external) has its own")
+    target = external_target(args)
+    target.stack(service_key_from_env())  # validates URLs and the app-db flags, starts nothing
+    if not target.restart_cmd:
+        crashing = [s.id for s in specs if any(step.action is Action.RESTART_SIMCITY
+                                               for step in plan_schedule(run_config(s, slots))[0].steps)]
+        if crashing:
+            raise UsageError(f"{len(crashing)} runs of the matrix crash the app (e.g. {crashing[0]}): give "
+                             "--restart-cmd to say how, or a matrix of calm profiles")
+    return target
 
 
 # --- sc1: explicit schedules and run.json ---------------------------------------------------------

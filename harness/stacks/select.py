@@ -4,12 +4,16 @@ answers, else the embedded local stack; an explicit `--target-url` means the use
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from harness.auth import service_key_from_env
 from harness.errors import UsageError
 from harness.stacks.base import Stack
+
+if TYPE_CHECKING:
+    from harness.stacks.external import ExternalTarget
 
 
 def docker_engine_answers() -> bool:
@@ -49,13 +53,7 @@ def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
     if distance and kind != "local":
         raise UsageError(f"--distance is for --stack local (this run would use {kind})")
     if kind == "external":
-        if not args.target_url or not args.rest_url:
-            raise UsageError("--stack external needs --target-url and --rest-url")
-        from harness.stacks.external import ExternalStack  # noqa: PLC0415
-
-        external = ExternalStack(args.target_url, args.rest_url, service_key_from_env(),
-                                 restart_cmd=args.restart_cmd, proxy=args.proxy,
-                                 db_upstream=db_upstream, db_listen=db_listen)
+        external = external_target(args).stack(service_key_from_env())
         if external.db_proxy_notice:  # before the start, which waits for the app to reach its database
             console.print(external.db_proxy_notice, highlight=False, markup=False, soft_wrap=True)
         return external
@@ -66,6 +64,18 @@ def choose_stack(args: argparse.Namespace, console: Console) -> Stack:
     from harness.stacks.local import LocalStack  # noqa: PLC0415
 
     return LocalStack(args.app_env_map, distance=distance)
+
+
+def external_target(args: argparse.Namespace) -> "ExternalTarget":
+    """The user's own app as `--target-url`, `--rest-url`, ... name it (sc1 and certify alike)."""
+    if not args.target_url or not args.rest_url:
+        raise UsageError("--stack external needs --target-url and --rest-url")
+    from harness.stacks.external import ExternalTarget  # noqa: PLC0415
+
+    return ExternalTarget(args.target_url, args.rest_url, restart_cmd=args.restart_cmd, proxy=args.proxy,
+                          db_upstream=getattr(args, "db_upstream", None), db_listen=getattr(args, "db_listen", None),
+                          version=getattr(args, "target_version", None),
+                          checkout=getattr(args, "target_checkout", None))
 
 
 def compose_available() -> bool:

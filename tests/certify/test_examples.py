@@ -11,6 +11,7 @@ from harness.cli import build_parser
 from tests.certify.conftest import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "certify.example.yml"
+OWN_APP_WORKFLOW = REPO / ".github" / "workflows" / "certify-own-app.example.yml"
 K8S = REPO / "compose" / "k8s" / "certify-indexed-job.yaml"
 
 
@@ -34,6 +35,15 @@ def test_workflow_runs_shards_then_merges() -> None:
         assert args.command == "certify"
         if "--shard" in argv:
             assert argv[argv.index("--shard") + 1] == "2/3"
+
+
+def test_own_app_workflow_certifies_an_external_app_with_its_identity() -> None:
+    [argv] = commands(OWN_APP_WORKFLOW, {r"\$\{\{ github\.ref_name \}\}": "v2.4.0"})
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.stack, args.target_version) == ("certify", "external", "v2.4.0")
+    assert args.target_url and args.rest_url and args.restart_cmd and args.proxy and args.db_upstream
+    text = OWN_APP_WORKFLOW.read_text()
+    assert "certificate/junit.xml" in text and "certificate/summary.md" in text and "GITHUB_STEP_SUMMARY" in text
 
 
 def test_k8s_indexed_job_maps_the_index_to_a_1_based_shard() -> None:

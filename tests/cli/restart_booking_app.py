@@ -1,6 +1,7 @@
 """A user's `--restart-cmd`, as a restart script of their own would be: crash the booking app
 (SIGKILL of its process group) and start it again, its DATABASE_URL built from $SIMCITY_DB_PROXY
 (the app-db proxy SimCity passes in), so the new app reaches its database through the proxy too.
+$BOOKING_STRATEGY picks the build (default atomic; e.g. racy for a broken release candidate).
 
     python restart_booking_app.py PIDFILE PORT
 
@@ -44,9 +45,10 @@ def main(pidfile: Path, port: int) -> int:
                 return 1
             time.sleep(0.02)
     database_url = f"postgresql://postgres@{os.environ['SIMCITY_DB_PROXY']}/postgres"
+    strategy = os.environ.get("BOOKING_STRATEGY", "atomic")  # the user's build: correct, or a broken one
     log = open(pidfile.with_suffix(".log"), "ab")  # noqa: SIM115 - handed to the app, closed below
     try:
-        app = subprocess.Popen([sys.executable, "-m", "booking_app"], env={**os.environ, **app_env(port, database_url)},
+        app = subprocess.Popen([sys.executable, "-m", "booking_app"], env={**os.environ, **app_env(port, database_url, strategy)},
                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                start_new_session=True)
     finally:
