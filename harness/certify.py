@@ -273,11 +273,12 @@ class Certifier:
         relative = f"{RUNS_DIR}/{spec.dirname}"
         directory = self.plan.out / relative
         secrets = sorted(self.secrets)
+        info = RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule, dict(self.plan.app_env),
+                       slots=self.plan.matrix.slots)
         write_report(directory, result.history, result.verdict,
                      replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env, self.plan.matrix.slots),
-                     secrets=secrets)
-        write_run_info(directory, RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule,
-                                          dict(self.plan.app_env), slots=self.plan.matrix.slots), secrets)
+                     secrets=secrets, run=info)
+        write_run_info(directory, info, secrets)
         return relative
 
     def _finish(self, spec: RunSpec, record: RunRecord) -> None:

@@ -111,8 +111,9 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
 
     def save(result: RunResult) -> Path:
         replay = replay_command(args)
-        paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
-        cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        info = cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets,
+                             run=info)
         return paths.html
 
     def save_partial(result: RunResult) -> None:

@@ -417,9 +417,10 @@ def _history(report_dir: Path) -> History | None:
 
 def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind: str, app_env: Mapping[str, str],
                          command: str, secrets: Sequence[str]) -> None:
-    write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets)
-    write_run_info(directory, RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule,
-                                      dict(app_env), slots=info.slots), secrets)
+    shrunk = RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule, dict(app_env),
+                     slots=info.slots)
+    write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets, run=shrunk)
+    write_run_info(directory, shrunk, secrets)
 
 
 # --- sc1: explicit schedules and run.json ---------------------------------------------------------
@@ -478,10 +479,11 @@ def schedule_flags(args: argparse.Namespace) -> list[str]:
 
 
 def write_sc1_run_info(report_dir: Path, args: argparse.Namespace, stack: Stack, result: RunResult,
-                       secrets: Sequence[str]) -> None:
+                       secrets: Sequence[str]) -> RunInfo:
     info = RunInfo(args.seed, len(result.schedule), args.profile, stack.kind, result.schedule,
                    dict(getattr(args, "app_env_map", {}) or {}), slots=getattr(args, "slots", 1))
     write_run_info(report_dir, info, secrets)
+    return info
 
 
 # --- fault ----------------------------------------------------------------------------------------

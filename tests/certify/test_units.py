@@ -15,7 +15,7 @@ from harness.errors import ScheduleError, UsageError
 from harness.generator import Schedule, Step
 from harness.contract import SlotState
 from harness.history import Action, Details, Hop, OpKind, Process
-from harness.runinfo import RunInfo, read_report_dir, write_run_info
+from harness.runinfo import RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
 from tests.harness.builders import INTENT, Builder, row
 
@@ -189,3 +189,9 @@ def test_steps_until_break() -> None:
     history = b.history()
     assert steps_until_break(history, history.ops[-1].index) == 2
     assert steps_until_break(history, None) is None
+
+
+def test_a_replay_of_explicit_steps_carries_no_iterations() -> None:
+    steps = sc1_command("s", "default", "local", {}, iterations=50, extra=["--steps", "send_book(A),race()"])
+    assert "--iterations" not in steps and steps.endswith("--steps 'send_book(A),race()'")
+    assert "--iterations 50" in sc1_command("s", "default", "local", {}, iterations=50)

@@ -99,3 +99,26 @@ def state_1(b: Builder) -> Builder:
     b.book(Process.C2, 409)
     b.snap(SlotState.BOOKED, row(Process.C1), row(Process.C2, BookingStatus.REJECTED))
     return b
+
+
+def passing_history() -> History:
+    """A legal run with a fault, a crash and a heal: STATE 1."""
+    b = Builder()
+    b.fault(Action.LATENCY, Hop.APP_DB, latency_ms=800)
+    state_1(b)
+    b.crash()
+    b.heal(Hop.APP_DB)
+    b.snap(SlotState.BOOKED, row(Process.C1), row(Process.C2, BookingStatus.REJECTED))
+    return b.history()
+
+
+def failing_history() -> History:
+    """A crash that loses C1's confirmed booking and gives the slot to C2 (WINNER_FLIP)."""
+    b = Builder()
+    b.fault(Action.PARTITION, Hop.CLIENT_APP)
+    b.book(Process.C1, 201)
+    b.snap(SlotState.BOOKED, row(Process.C1))
+    b.crash()
+    b.book(Process.C2, 201)  # the app lost C1's booking in the crash and gave the slot away
+    b.snap(SlotState.BOOKED, row(Process.C1, BookingStatus.FAILED), row(Process.C2))
+    return b.history()

@@ -1,0 +1,307 @@
+"""The SVG timeline of report.html: what happened when, one picture.
+
+Top to bottom: a lane per hop with its faults; per slot, the slot's state as each read found it
+and a row per customer with a box per booking call, from its send to its answer (calls in flight
+together are stacked, so bursts stay readable); across everything the settle phase, the app down
+after each crash and the break. Every box links to its operation's row of the table below it."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from harness.checker import Verdict
+from harness.contract import Answer, SlotSnapshot, SlotState, answered_booking_id
+from harness.faults import FAULT_ACTIONS
+from harness.history import Action, Fixture, History, Hop, Op, OpKind, Process
+from harness.report.names import Names
+
+WIDTH, LEFT, RIGHT = 1100, 120, 16
+_PLOT = WIDTH - LEFT - RIGHT
+_TOP = 30  # room for the phase labels above the lanes
+_HOP_H, _STATE_H, _BOX_H, _ROW_PAD = 18, 16, 13, 6
+_MAX_STACK = 6  # calls in flight at once that get a sub-row each; more share the last one
+_CHAR_W = 6.6  # px per character of an 11 px monospace label, to decide whether a label fits
+
+# What an answer means, by colour: a 409 is the app saying "no" correctly, not a failure.
+ANSWER_CLASSES = {
+    "confirmed": ("#2e9d4c", "confirmed (201, replay 200)"),
+    "rejected": ("#4f78b0", "rejected: slot taken (409)"),
+    "refused": ("#d9822b", "refused (400, 404, 422)"),
+    "unknown": ("#a3a3a3", "unknown outcome (5xx, reset, timeout)"),
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """A booking call: its invoke and, when one came, its completion."""
+
+    invoke: Op
+    done: Op | None
+
+    @property
+    def answer(self) -> Answer | None:
+        return self.done.details.answer if self.done else None
+
+    @property
+    def css(self) -> str:
+        answer = self.answer
+        if answer is None or self.done is None or self.done.kind is OpKind.INFO:
+            return "unknown"
+        if answer.is_confirmed:
+            return "confirmed"
+        return "rejected" if answer is Answer.SLOT_TAKEN else "refused"
+
+
+def calls(history: History) -> list[Call]:
+    completions = {o.invoke_index: o for o in history.ops if o.invoke_index is not None}
+    return [Call(op, completions.get(op.index)) for op in history.ops
+            if op.kind is OpKind.INVOKE and op.action.is_booking]
+
+
+def render_svg(history: History, verdict: Verdict, names: Names, marked: set[int]) -> str:
+    """The timeline; `marked` op indexes (what the headline violation names) are outlined."""
+    return _Timeline(history, verdict, names, marked).svg()
+
+
+class _Timeline:
+    def __init__(self, history: History, verdict: Verdict, names: Names, marked: set[int]) -> None:
+        self.history, self.verdict, self.names, self.marked = history, verdict, names, marked
+        self.end = max((o.time_s for o in history.ops), default=0.0) or 1.0
+        self.out: list[str] = []
+
+    def x(self, t: float) -> float:
+        return round(LEFT + _PLOT * max(t, 0.0) / self.end, 1)
+
+    def svg(self) -> str:
+        body: list[str] = []
+        y = _TOP
+        hop_top = {}
+        for hop in Hop:
+            hop_top[hop] = y
+            body.append(_label(y + _HOP_H - 5, f"fault {hop.value}"))
+            y += _HOP_H
+        body += self._faults(hop_top)
+        y += 4
+        several = len(self.history.fixtures) > 1
+        by_intent = _calls_by_intent(self.history)
+        for k, fixture in enumerate(self.history.fixtures):
+            view = self.history if not several else self.history.slot_view(k)
+            body.append(f'<line x1="0" x2="{WIDTH}" y1="{y}" y2="{y}" stroke="#bbb"/>')
+            y += 3
+            body += self._states(view, fixture, y, f"slot {k + 1}" if several else "slot state")
+            y += _STATE_H + 2
+            for intent in fixture.intents:
+                rows = _stack([c for c in by_intent.get(intent.intent_id, [])], self)
+                height = max(len(rows), 1) * _BOX_H + _ROW_PAD
+                body.append(_label(y + min(height, _BOX_H + _ROW_PAD) // 2 + 4,
+                                   self.names.name(intent.intent_id)))
+                for lane, row in enumerate(rows):
+                    body += [self._box(c, y + 3 + lane * _BOX_H) for c in row]
+                y += height
+                body.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}" stroke="#eee"/>')
+        bottom = y
+        height = bottom + 44
+        back = self._bands(bottom) + self._ticks(bottom)
+        front = self._crashes(bottom) + self._break(bottom)
+        return "\n".join([f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+                          f'height="{height}" viewBox="0 0 {WIDTH} {height}">', *back, *body, *front, "</svg>"])
+
+    # --- backgrounds: the phases -------------------------------------------------------------
+
+    def _bands(self, bottom: int) -> list[str]:
+        out = []
+        for start, stop, op in _spans(self.history, Action.SETTLE, self.end):
+            out.append(f'<a href="#op-{op.index}"><rect class="settle" data-op="{op.index}" x="{self.x(start)}" '
+                       f'y="{_TOP - 14}" width="{max(self.x(stop) - self.x(start), 2)}" height="{bottom - _TOP + 14}" '
+                       'fill="#fff1b8"><title>settle phase: every fault healed, the app healthy, both '
+                       'intents resent until each has a definite answer, then the final read</title></rect>'
+                       f'<text x="{self.x(start) + 3}" y="{_TOP - 4}" fill="#8a6d00">settle</text></a>')
+        for start, stop, op in _spans(self.history, Action.RESTART_SIMCITY, self.end):
+            out.append(f'<rect class="app-down" data-op="{op.index}" x="{self.x(start)}" y="{_TOP}" '
+                       f'width="{max(self.x(stop) - self.x(start), 2)}" height="{bottom - _TOP}" fill="#f6d3cf" '
+                       f'opacity=".7"><title>app down: killed at op {op.index} ({start:.3f} s), healthy '
+                       f'again at {stop:.3f} s</title></rect>')
+        return out
+
+    def _ticks(self, bottom: int) -> list[str]:
+        out = [f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{bottom}" y2="{bottom}" stroke="#888"/>']
+        for t, text in ticks(self.end):
+            x = self.x(t)
+            out.append(f'<line class="tick" x1="{x}" x2="{x}" y1="{_TOP}" y2="{bottom + 4}" stroke="#e6e6e6"/>'
+                       f'<text x="{x}" y="{bottom + 15}" text-anchor="middle">{text}</text>')
+        return out
+
+    # --- lanes ---------------------------------------------------------------------------------
+
+    def _faults(self, hop_top: dict[Hop, int]) -> list[str]:
+        out = []
+        label_end = {hop: 0.0 for hop in Hop}  # where each lane's last label ends, so none overlap
+        for start, stop, op in _fault_spans(self.history, self.end):
+            hop = op.details.hop or Hop.CLIENT_APP
+            top, x0, x1 = hop_top[hop] + 2, self.x(start), max(self.x(stop), self.x(start) + 2)
+            params = ", ".join(f"{k}={v}" for k, v in op.details.params if k not in ("step",))
+            tip = f"op {op.index}: {op.action.value} on {hop.value} from {start:.3f} s to {stop:.3f} s" + (
+                f" ({params})" if params else "")
+            text = ""
+            if x0 >= label_end[hop] and x1 - x0 >= _CHAR_W * len(op.action.value) + 4:
+                text = f'<text x="{x0 + 2}" y="{top + _HOP_H - 7}">{op.action.value}</text>'
+                label_end[hop] = x1
+            out.append(f'<a href="#op-{op.index}"><rect class="fault" data-op="{op.index}" x="{x0}" y="{top}" '
+                       f'width="{x1 - x0}" height="{_HOP_H - 4}" fill="#8fb0f0" opacity=".6">'
+                       f'<title>{html.escape(tip)}</title></rect>{text}</a>')
+        return out
+
+    def _states(self, view: History, fixture: Fixture, y: int, label: str) -> list[str]:
+        out = [_label(y + _STATE_H - 4, label)]
+        reads = [o for o in view.ops if o.snapshots]
+        for read, following in zip(reads, [*reads[1:], None]):
+            snap = read.snapshots[0]
+            text, css = state_of(snap, fixture, self.names)
+            x0 = self.x(read.time_s)
+            x1 = self.x(following.time_s) if following else self.x(self.end) + 1
+            shown = f'<text x="{x0 + 2}" y="{y + _STATE_H - 4}">{html.escape(text)}</text>' if (
+                x1 - x0 >= _CHAR_W * len(text) + 4) else ""
+            out.append(f'<a href="#op-{read.index}"><rect class="state {css}" data-op="{read.index}" x="{x0}" '
+                       f'y="{y}" width="{max(x1 - x0, 1)}" height="{_STATE_H}" fill="{_STATE_FILL[css]}">'
+                       f'<title>{html.escape(f"read of op {read.index} ({read.time_s:.3f} s): {text}")}</title>'
+                       f'</rect>{shown}</a>')
+        return out
+
+    def _box(self, call: Call, top: int) -> str:
+        op, done = call.invoke, call.done
+        stop = done.time_s if done else self.end
+        x0 = self.x(op.time_s)
+        width = max(self.x(stop) - x0, 3)
+        css = call.css
+        status = done.details.status if done else None
+        label = str(status) if status is not None else "?"
+        booking = answered_booking_id(done.details.body) if done else None
+        answer = call.answer.value if call.answer else "no answer"
+        tip = (f"op {op.index}{f' -> {done.index}' if done else ''}: {self.names.name(op.details.intent_id or '')} "
+               f"{op.action.value}, {status if status is not None else 'no status'} {answer}"
+               + (f", booking {self.names.name(booking)}" if booking else "")
+               + (f" ({done.details.error})" if done and done.details.error else "")
+               + (f", {done.details.latency_ms:.1f} ms" if done and done.details.latency_ms is not None else ""))
+        marked = " marked" if {op.index, done.index if done else -1} & self.marked else ""
+        text = (f'<text x="{x0 + 2}" y="{top + _BOX_H - 3}" fill="#fff">{label}</text>'
+                if width >= _CHAR_W * len(label) + 3 else "")
+        dashed = ' stroke-dasharray="3 2" stroke="#555"' if done is None else ""
+        return (f'<a href="#op-{op.index}"><rect class="op {css}{marked}" data-op="{op.index}" x="{x0}" y="{top}" '
+                f'width="{width}" height="{_BOX_H - 2}" rx="2" fill="{ANSWER_CLASSES[css][0]}"{dashed}>'
+                f'<title>{html.escape(tip)}</title></rect>{text}</a>')
+
+    # --- foreground: crashes and the break ------------------------------------------------------
+
+    def _crashes(self, bottom: int) -> list[str]:
+        out = []
+        for op in self.history.ops:
+            if op.kind is OpKind.INVOKE and op.action is Action.RESTART_SIMCITY:
+                x = self.x(op.time_s)
+                out.append(f'<a href="#op-{op.index}"><line class="crash" data-op="{op.index}" x1="{x}" x2="{x}" '
+                           f'y1="{_TOP - 2}" y2="{bottom}" stroke="#c0392b" stroke-dasharray="4 3">'
+                           f'<title>crash: the app killed (op {op.index})</title></line>'
+                           f'<text x="{x + 2}" y="{_TOP - 16}" fill="#c0392b">crash</text></a>')
+        return out
+
+    def _break(self, bottom: int) -> list[str]:
+        primary = self.verdict.primary
+        if primary is None:
+            return []
+        at = next((o.time_s for o in self.history.ops if o.index == primary.index), self.end)
+        x = self.x(at)
+        left = at < self.end / 2
+        return [f'<a href="#op-{primary.index}"><g id="break-marker"><line x1="{x}" x2="{x}" y1="{_TOP - 14}" '
+                f'y2="{bottom + 20}" stroke="#c0392b" stroke-width="3"/>'
+                f'<text x="{x + 4 if left else x - 4}" y="{bottom + 34}" text-anchor="{"start" if left else "end"}" '
+                f'fill="#c0392b" font-weight="bold">broke: {html.escape(primary.name.value)} (op {primary.index})</text>'
+                f'<title>{html.escape(self.names.plain(primary.message))}</title></g></a>']
+
+
+_STATE_FILL = {"free": "#eeeeee", "held": "#cfe9d6", "broken": "#f0a39a"}
+
+
+def state_of(snap: SlotSnapshot, fixture: Fixture, names: Names) -> tuple[str, str]:
+    """A read's slot as a short text and its class: free, held (by whom), or broken."""
+    confirmed = snap.confirmed
+    if len(confirmed) > 1:
+        return f"{len(confirmed)} confirmed: " + " ".join(_owner(b.intent_id, fixture, names) for b in confirmed), "broken"
+    if snap.state is SlotState.BOOKED and not confirmed:
+        return "booked, none confirmed", "broken"
+    if snap.state is SlotState.FREE and confirmed:
+        return f"free, {names.name(confirmed[0].id)} confirmed", "broken"
+    if confirmed:
+        return f"{_owner(confirmed[0].intent_id, fixture, names)} holds it", "held"
+    return "free", "free"
+
+
+def _owner(intent_id: str, fixture: Fixture, names: Names) -> str:
+    return names.name(intent_id) if fixture.by_intent_id(intent_id) else "stranger"
+
+
+def _label(y: int, text: str) -> str:
+    return f'<text x="4" y="{y}" fill="#444">{html.escape(text)}</text>'
+
+
+def _calls_by_intent(history: History) -> dict[str, list[Call]]:
+    out: dict[str, list[Call]] = {}
+    for call in calls(history):
+        if call.invoke.process in (Process.C1, Process.C2) and call.invoke.details.intent_id:
+            out.setdefault(call.invoke.details.intent_id, []).append(call)
+    return out
+
+
+def _stack(row: list[Call], timeline: _Timeline) -> list[list[Call]]:
+    """Calls in flight together go to sub-rows (first fit), so no box hides another."""
+    lanes: list[list[Call]] = []
+    ends: list[float] = []
+    for call in sorted(row, key=lambda c: c.invoke.time_s):
+        x0 = timeline.x(call.invoke.time_s)
+        x1 = max(timeline.x(call.done.time_s if call.done else timeline.end), x0 + 3)
+        lane = next((n for n, end in enumerate(ends) if end + 1 <= x0), None)
+        if lane is None:
+            if len(lanes) < _MAX_STACK:
+                lanes.append([])
+                ends.append(0.0)
+            lane = len(lanes) - 1
+        lanes[lane].append(call)
+        ends[lane] = max(ends[lane], x1)
+    return lanes
+
+
+def ticks(end: float, target: int = 10) -> Iterator[tuple[float, str]]:
+    """Round time marks from 0 to `end` (1, 2 or 5 times a power of ten apart)."""
+    raw = end / target
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    n = 0
+    while n * step <= end + 1e-9:
+        yield n * step, f"{n * step:.{decimals}f} s"
+        n += 1
+
+
+def _spans(history: History, action: Action, end: float) -> list[tuple[float, float, Op]]:
+    """From each invoke of `action` to its completion (the end of the run if none came)."""
+    done = {o.invoke_index: o for o in history.ops if o.invoke_index is not None}
+    return [(op.time_s, done[op.index].time_s if op.index in done else end, op) for op in history.ops
+            if op.kind is OpKind.INVOKE and op.action is action]
+
+
+def _fault_spans(history: History, end: float) -> list[tuple[float, float, Op]]:
+    """From a fault's invoke until the next heal of its hop (or the end of the run)."""
+    spans: list[tuple[float, float, Op]] = []
+    open_faults: list[Op] = []
+    for op in history.ops:
+        if op.kind is not OpKind.INVOKE:
+            continue
+        if op.action in FAULT_ACTIONS:
+            open_faults.append(op)
+        elif op.action in (Action.HEAL, Action.SETTLE):
+            # A heal without a hop, and the settle phase, heal every hop.
+            healed = [f for f in open_faults if op.details.hop in (None, f.details.hop)]
+            spans += [(f.time_s, op.time_s, f) for f in healed]
+            open_faults = [f for f in open_faults if f not in healed]
+    return spans + [(f.time_s, end, f) for f in open_faults]
