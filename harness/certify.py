@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from harness import coverage
 from harness.certificate import RUNS_DIR, Certificate, RunRecord, Status, now_utc
-from harness.checker import Validity
+from harness.checker import Validity, Verdict
 from harness.errors import SimCityError
 from harness.matrix import Matrix, RunSpec
 from harness.report import redact, write_report
@@ -265,7 +265,7 @@ class Certifier:
             schedule_hash=result.schedule.hash,
             primary=primary.name.value if primary else None,
             first_violation=f"{first.name.value} at op {first.index}" if first else None,
-            report=report, wall_s=result.wall_s, worker=worker,
+            winner=winners(result.verdict), report=report, wall_s=result.wall_s, worker=worker,
             coverage=coverage.of_history(result.history),
         )
 
@@ -291,6 +291,14 @@ class Certifier:
         line = (f"[{done}/{len(self.plan.specs)}] {spec.id:<24} [{style}]{record.status.value}[/]"
                 f" {record.wall_s:5.1f} s {redact(detail, sorted(self.secrets))}")
         self.progress.console.print(line, highlight=False)
+
+
+def winners(verdict: Verdict) -> str | None:
+    """Who won each slot of a passing run, slot 1 first ("C1", or "C1 C2 C2 C1" with --slots)."""
+    if not verdict.passed:
+        return None
+    outcomes = verdict.slot_outcomes or ((verdict.final_state, verdict.winner),)
+    return " ".join(w.value if w else "-" for _, w in outcomes)
 
 
 def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import coverage
+from harness.certify import winners
+from harness.checker import check
 from harness.cli_tools import explicit_schedule
 from harness.errors import ScheduleError, UsageError
 from harness.generator import Schedule, Step
@@ -17,7 +19,7 @@ from harness.contract import SlotState
 from harness.history import Action, Details, Hop, OpKind, Process
 from harness.runinfo import RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
-from tests.harness.builders import INTENT, Builder, row
+from tests.harness.builders import INTENT, Builder, failing_history, passing_history, row
 
 
 def test_crash_points() -> None:
@@ -195,3 +197,8 @@ def test_a_replay_of_explicit_steps_carries_no_iterations() -> None:
     steps = sc1_command("s", "default", "local", {}, iterations=50, extra=["--steps", "send_book(A),race()"])
     assert "--iterations" not in steps and steps.endswith("--steps 'send_book(A),race()'")
     assert "--iterations 50" in sc1_command("s", "default", "local", {}, iterations=50)
+
+
+def test_a_certified_run_records_who_won() -> None:
+    assert winners(check(passing_history())) == "C1"
+    assert winners(check(failing_history())) is None
