@@ -31,7 +31,7 @@ from harness.report import ensure_writable, redact, write_report
 from harness.runinfo import RecordedRun, RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.runner import ProgressCallback, RunResult
 from harness.shard import Shard
-from harness.shrink import NotReproducedError, shrink_run
+from harness.shrink import NotReproducedError, shrink_run, story
 from harness.stacks.base import Stack, check_app_env
 from harness.stacks.reaper import sweep_before_starting
 
@@ -73,7 +73,8 @@ A candidate still fails when, in up to --tries runs, at least --need FAIL with t
 violation name (default: 1 of 2; runs are not deterministic, timing is not in a schedule). Bounded
 by --budget-runs and --budget-s: when one runs out, the shortest failing schedule so far is printed.
 
-Prints the shrunk schedule as a numbered list and as a replayable `simcity sc1 --steps ...`
+Prints the shrunk schedule as a numbered story (each step in words, the settle phase after it, what
+broke) and as a replayable `simcity sc1 --steps ...`
 command; writes REPORT_DIR/shrunk.json, shrunk-steps.txt and a failing run of it in
 REPORT_DIR/shrunk/ (replayable with `simcity replay REPORT_DIR/shrunk`).
 
@@ -399,7 +400,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
     budget = f" (stopped by the {result.stopped_by}; shortest failing schedule so far)" if result.stopped_by else ""
     console.print(f"[bold]{result.primary}[/]: {len(info.schedule)} -> {len(shrunk)} steps in {result.runs} runs, "
                   f"{result.wall_s:.1f} s{budget}", highlight=False)
-    console.print(numbered, highlight=False, markup=False)
+    console.print(story(shrunk.steps, result.last_failure), highlight=False, markup=False)
     console.print(f"replay:\n  {command}\n  {file_command}", highlight=False, markup=False)
     if result.last_failure is not None:
         console.print(f"a failing run of it: {args.report_dir / 'shrunk' / 'report.html'} "

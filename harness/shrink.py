@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from harness.errors import InfrastructureError
 from harness.generator import Schedule, Step
 from harness.history import Action, History, Hop, OpKind, step_of
+from harness.report.names import Names
 from harness.runinfo import RunInfo
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
@@ -227,3 +228,61 @@ def shrink_run(stack: Stack, info: RunInfo, primary: str, history: History | Non
     return ShrinkResult(info.schedule, shrunk, primary, shrinker.runs, len(shrinker.cache),
                         time.monotonic() - started, shrinker.stopped_by, shrinker.failures.get(best),
                         shrinker.log)
+
+
+# --- the shrunk schedule as a story ----------------------------------------------------------------
+
+_HOP_WORDS = {Hop.CLIENT_APP: "between the customers and the app", Hop.APP_DB: "between the app and its database"}
+_FAULT_WORDS = {
+    Action.LATENCY: "every packet {hop} is delayed",
+    Action.JITTER: "packets {hop} are delayed by varying amounts",
+    Action.DROPS: "connections {hop} are dropped or reset",
+    Action.TIMEOUTS: "connections {hop} hang until they time out",
+    Action.PARTITION: "nothing gets through {hop} (a partition)",
+    Action.CUT: "every live request {hop} is reset just as its answer comes back",
+    Action.STALL: "the database stalls (0.5 to 2.5 s per query, for 2.5 s)",
+}
+
+
+def describe_step(step: Step) -> str:
+    """One schedule step in words."""
+    who = step.intent.process.value if step.intent else ""
+    slot = f" on slot {step.slot}" if step.slot != 1 else ""
+    aim = f", {step.aim_ms} ms after the burst before it" if step.aim_ms is not None else ""
+    if step.action is Action.SEND_BOOK:
+        return f"{who} sends its booking{slot}"
+    if step.action is Action.RETRY_BOOK:
+        return f"{who} resends the same booking (same intent){slot}"
+    if step.action is Action.RACE:
+        return f"C1 and C2 send their bookings at the same instant{slot}"
+    if step.action is Action.DUPLICATE:
+        return f"{who}'s booking is delivered three times at once{slot}"
+    if step.action is Action.REORDER:
+        return f"{who}'s booking is held on the wire while a resend of it overtakes it{slot}"
+    if step.action is Action.RESTART_SIMCITY:
+        return f"the app is killed (SIGKILL) and started again{aim}"
+    if step.action is Action.HEAL:
+        return f"the faults {_HOP_WORDS[step.hop] if step.hop else ''} are lifted"
+    if step.action in _FAULT_WORDS:
+        return _FAULT_WORDS[step.action].format(hop=_HOP_WORDS[step.hop] if step.hop else "") + aim
+    return "nothing happens for a moment"
+
+
+SETTLE_WORDS = ("then the settle phase: every fault healed, the app healthy, and both intents sent again "
+                "at once (C1 and C2 together), until each has a definite answer; then the final read")
+
+
+def story(steps: Sequence[Step], failure: RunResult | None = None) -> str:
+    """The shrunk schedule as a person reads it: each step with what it does, the settle phase that
+    follows every schedule (often where the damage is done: both intents at once), and, from a
+    failing run of it, what broke and where."""
+    lines = [f"{n:>3}. {step}: {describe_step(step)}" for n, step in enumerate(steps, 1)]
+    lines.append(f"     {SETTLE_WORDS}")
+    primary = failure.verdict.primary if failure is not None else None
+    if failure is not None and primary is not None:
+        history = failure.history
+        settle = next((o.index for o in history.ops if o.action is Action.SETTLE), None)
+        when = "in the settle phase" if settle is not None and primary.index > settle else "during the steps"
+        lines.append(f"broke {when}, at op {primary.index}: {primary.name.value}: "
+                     f"{Names(history).plain(primary.message)}")
+    return "\n".join(lines)

@@ -18,7 +18,8 @@ from harness.generator import Schedule, Step
 from harness.contract import SlotState
 from harness.history import Action, Details, Hop, OpKind, Process
 from harness.runinfo import RunInfo, read_report_dir, sc1_command, write_run_info
-from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
+from harness.runner import RunResult
+from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break, story
 from tests.harness.builders import INTENT, Builder, failing_history, passing_history, row
 
 
@@ -202,3 +203,19 @@ def test_a_replay_of_explicit_steps_carries_no_iterations() -> None:
 def test_a_certified_run_records_who_won() -> None:
     assert winners(check(passing_history())) == "C1"
     assert winners(check(failing_history())) is None
+
+
+def test_the_shrunk_schedule_is_told_as_a_story() -> None:
+    history = failing_history()
+    failure = RunResult(Schedule((Step.parse("latency(app-db)"),), "test", "standard"), history, check(history),
+                        wall_s=1.0, crashes=1)
+    text = story([Step.parse("latency(app-db)"), Step.parse("race()@2"), Step.parse("restart_simcity(+12ms)")],
+                 failure)
+    lines = text.splitlines()
+    assert lines[0] == "  1. latency(app-db): every packet between the app and its database is delayed"
+    assert lines[1] == "  2. race()@2: C1 and C2 send their bookings at the same instant on slot 2"
+    assert lines[2].endswith("killed (SIGKILL) and started again, 12 ms after the burst before it")
+    assert "both intents sent again at once (C1 and C2 together)" in lines[3]
+    # What broke, with short names instead of UUIDs.
+    assert lines[4].startswith("broke during the steps, at op 11: WINNER_FLIP: C1's intent was confirmed")
+    assert INTENT[Process.C1] not in text
