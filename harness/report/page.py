@@ -14,7 +14,7 @@ from harness.contract import answered_booking_id
 from harness.history import Action, History, Op, OpKind
 from harness.report.names import Names, ids_named, ops_named
 from harness.report.text import render_text, slot_history, snapshot_at, state_text
-from harness.report.timeline import ANSWER_CLASSES, Call, calls, render_svg, state_of
+from harness.report.timeline import ANSWER_CLASSES, Call, calls, render_svg, run_end, state_of
 
 if TYPE_CHECKING:
     from harness.runinfo import RunInfo
@@ -58,6 +58,7 @@ def render_html(history: History, verdict: Verdict, *, replay_command: str = "",
         "<h2>Timeline</h2>",
         _legend(),
         f'<div class="scroll">{render_svg(history, verdict, names, marked)}</div>',
+        _settle_zoom(history, verdict, names, marked),
         _slots(history, verdict, names),
     ]
     if verdict.violations:
@@ -176,6 +177,22 @@ def _legend() -> str:
             '<div class="legend">A box is one booking call, from its send to its answer (the label is the HTTP '
             'status); calls in flight together are stacked. The "slot" lane is the slot as each read found it. '
             'Click anything to go to its operation.</div>')
+
+
+SETTLE_ZOOM_BELOW = 0.3  # a settle phase shorter than this share of the run gets a timeline of its own
+
+
+def _settle_zoom(history: History, verdict: Verdict, names: Names, marked: set[int]) -> str:
+    """The settle phase stretched to the full width when it is a sliver of the run: it is where
+    both intents are sent at once, and where many double bookings happen."""
+    settle = next((o for o in history.ops if o.action is Action.SETTLE and o.kind is OpKind.INVOKE), None)
+    end = run_end(history)
+    if settle is None or end - settle.time_s >= SETTLE_ZOOM_BELOW * end:
+        return ""
+    start = max(settle.time_s - 0.05 * (end - settle.time_s), 0.0)
+    svg = render_svg(history, verdict, names, marked, window=(start, end), svg_id="timeline-settle")
+    return (f"<h3>The settle phase, zoomed ({start:.3f} s to {end:.3f} s)</h3>"
+            f'<div class="scroll">{svg}</div>')
 
 
 def _slots(history: History, verdict: Verdict, names: Names) -> str:

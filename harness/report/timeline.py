@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness.checker import Verdict
 from harness.contract import Answer, SlotSnapshot, SlotState, answered_booking_id
-from harness.faults import FAULT_ACTIONS
+from harness.faults import FAULT_ACTIONS, KINDS
 from harness.history import Action, Fixture, History, Hop, Op, OpKind, Process
 from harness.report.names import Names
 
@@ -61,19 +61,30 @@ def calls(history: History) -> list[Call]:
             if op.kind is OpKind.INVOKE and op.action.is_booking]
 
 
-def render_svg(history: History, verdict: Verdict, names: Names, marked: set[int]) -> str:
-    """The timeline; `marked` op indexes (what the headline violation names) are outlined."""
-    return _Timeline(history, verdict, names, marked).svg()
+def render_svg(history: History, verdict: Verdict, names: Names, marked: set[int], *,
+               window: tuple[float, float] | None = None, svg_id: str = "timeline") -> str:
+    """The timeline; `marked` op indexes (what the headline violation names) are outlined. With a
+    `window` (seconds from, to) only that stretch of the run, stretched to the full width."""
+    return _Timeline(history, verdict, names, marked, window, svg_id).svg()
+
+
+def run_end(history: History) -> float:
+    return max((o.time_s for o in history.ops), default=0.0) or 1.0
 
 
 class _Timeline:
-    def __init__(self, history: History, verdict: Verdict, names: Names, marked: set[int]) -> None:
+    def __init__(self, history: History, verdict: Verdict, names: Names, marked: set[int],
+                 window: tuple[float, float] | None, svg_id: str) -> None:
         self.history, self.verdict, self.names, self.marked = history, verdict, names, marked
-        self.end = max((o.time_s for o in history.ops), default=0.0) or 1.0
-        self.out: list[str] = []
+        self.start, self.end = window or (0.0, run_end(history))
+        self.svg_id = svg_id
 
     def x(self, t: float) -> float:
-        return round(LEFT + _PLOT * max(t, 0.0) / self.end, 1)
+        t = min(max(t, self.start), self.end)
+        return round(LEFT + _PLOT * (t - self.start) / ((self.end - self.start) or 1.0), 1)
+
+    def visible(self, start: float, stop: float) -> bool:
+        return stop >= self.start and start <= self.end
 
     def svg(self) -> str:
         body: list[str] = []
@@ -94,7 +105,8 @@ class _Timeline:
             body += self._states(view, fixture, y, f"slot {k + 1}" if several else "slot state")
             y += _STATE_H + 2
             for intent in fixture.intents:
-                rows = _stack([c for c in by_intent.get(intent.intent_id, [])], self)
+                rows = _stack([c for c in by_intent.get(intent.intent_id, [])
+                               if self.visible(c.invoke.time_s, c.done.time_s if c.done else self.end)], self)
                 height = max(len(rows), 1) * _BOX_H + _ROW_PAD
                 body.append(_label(y + min(height, _BOX_H + _ROW_PAD) // 2 + 4,
                                    self.names.name(intent.intent_id)))
@@ -106,7 +118,7 @@ class _Timeline:
         height = bottom + 44
         back = self._bands(bottom) + self._ticks(bottom)
         front = self._crashes(bottom) + self._break(bottom)
-        return "\n".join([f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        return "\n".join([f'<svg id="{self.svg_id}" class="timeline" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
                           f'height="{height}" viewBox="0 0 {WIDTH} {height}">', *back, *body, *front, "</svg>"])
 
     # --- backgrounds: the phases -------------------------------------------------------------
@@ -114,12 +126,18 @@ class _Timeline:
     def _bands(self, bottom: int) -> list[str]:
         out = []
         for start, stop, op in _spans(self.history, Action.SETTLE, self.end):
+            if not self.visible(start, stop):
+                continue
+            near_right = self.x(start) + _CHAR_W * 7 > WIDTH - RIGHT  # the label goes left of the band
+            label_x, anchor = (self.x(start) - 3, "end") if near_right else (self.x(start) + 3, "start")
             out.append(f'<a href="#op-{op.index}"><rect class="settle" data-op="{op.index}" x="{self.x(start)}" '
                        f'y="{_TOP - 14}" width="{max(self.x(stop) - self.x(start), 2)}" height="{bottom - _TOP + 14}" '
                        'fill="#fff1b8"><title>settle phase: every fault healed, the app healthy, both '
                        'intents resent until each has a definite answer, then the final read</title></rect>'
-                       f'<text x="{self.x(start) + 3}" y="{_TOP - 4}" fill="#8a6d00">settle</text></a>')
+                       f'<text x="{label_x}" y="{_TOP - 4}" text-anchor="{anchor}" fill="#8a6d00">settle</text></a>')
         for start, stop, op in _spans(self.history, Action.RESTART_SIMCITY, self.end):
+            if not self.visible(start, stop):
+                continue
             out.append(f'<rect class="app-down" data-op="{op.index}" x="{self.x(start)}" y="{_TOP}" '
                        f'width="{max(self.x(stop) - self.x(start), 2)}" height="{bottom - _TOP}" fill="#f6d3cf" '
                        f'opacity=".7"><title>app down: killed at op {op.index} ({start:.3f} s), healthy '
@@ -128,7 +146,7 @@ class _Timeline:
 
     def _ticks(self, bottom: int) -> list[str]:
         out = [f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{bottom}" y2="{bottom}" stroke="#888"/>']
-        for t, text in ticks(self.end):
+        for t, text in ticks(self.start, self.end):
             x = self.x(t)
             out.append(f'<line class="tick" x1="{x}" x2="{x}" y1="{_TOP}" y2="{bottom + 4}" stroke="#e6e6e6"/>'
                        f'<text x="{x}" y="{bottom + 15}" text-anchor="middle">{text}</text>')
@@ -137,27 +155,31 @@ class _Timeline:
     # --- lanes ---------------------------------------------------------------------------------
 
     def _faults(self, hop_top: dict[Hop, int]) -> list[str]:
-        out = []
+        out, labels = [], []  # labels last, so no later fault's box covers one
         label_end = {hop: 0.0 for hop in Hop}  # where each lane's last label ends, so none overlap
         for start, stop, op in _fault_spans(self.history, self.end):
+            if not self.visible(start, stop):
+                continue
             hop = op.details.hop or Hop.CLIENT_APP
             top, x0, x1 = hop_top[hop] + 2, self.x(start), max(self.x(stop), self.x(start) + 2)
             params = ", ".join(f"{k}={v}" for k, v in op.details.params if k not in ("step",))
             tip = f"op {op.index}: {op.action.value} on {hop.value} from {start:.3f} s to {stop:.3f} s" + (
                 f" ({params})" if params else "")
-            text = ""
             if x0 >= label_end[hop] and x1 - x0 >= _CHAR_W * len(op.action.value) + 4:
-                text = f'<text x="{x0 + 2}" y="{top + _HOP_H - 7}">{op.action.value}</text>'
+                labels.append(f'<a href="#op-{op.index}"><text x="{x0 + 2}" y="{top + _HOP_H - 7}">'
+                              f'{op.action.value}</text></a>')
                 label_end[hop] = x1
             out.append(f'<a href="#op-{op.index}"><rect class="fault" data-op="{op.index}" x="{x0}" y="{top}" '
                        f'width="{x1 - x0}" height="{_HOP_H - 4}" fill="#8fb0f0" opacity=".6">'
-                       f'<title>{html.escape(tip)}</title></rect>{text}</a>')
-        return out
+                       f'<title>{html.escape(tip)}</title></rect></a>')
+        return out + labels
 
     def _states(self, view: History, fixture: Fixture, y: int, label: str) -> list[str]:
         out = [_label(y + _STATE_H - 4, label)]
         reads = [o for o in view.ops if o.snapshots]
         for read, following in zip(reads, [*reads[1:], None]):
+            if not self.visible(read.time_s, following.time_s if following else self.end):
+                continue
             snap = read.snapshots[0]
             text, css = state_of(snap, fixture, self.names)
             x0 = self.x(read.time_s)
@@ -197,13 +219,17 @@ class _Timeline:
 
     def _crashes(self, bottom: int) -> list[str]:
         out = []
+        label_end = 0.0  # crashes close together share one label
         for op in self.history.ops:
-            if op.kind is OpKind.INVOKE and op.action is Action.RESTART_SIMCITY:
+            if op.kind is OpKind.INVOKE and op.action is Action.RESTART_SIMCITY and self.visible(op.time_s, op.time_s):
                 x = self.x(op.time_s)
+                text = ""
+                if x + 2 >= label_end:
+                    text = f'<text x="{x + 2}" y="{_TOP - 16}" fill="#c0392b">crash</text>'
+                    label_end = x + 2 + _CHAR_W * len("crash ")
                 out.append(f'<a href="#op-{op.index}"><line class="crash" data-op="{op.index}" x1="{x}" x2="{x}" '
-                           f'y1="{_TOP - 2}" y2="{bottom}" stroke="#c0392b" stroke-dasharray="4 3">'
-                           f'<title>crash: the app killed (op {op.index})</title></line>'
-                           f'<text x="{x + 2}" y="{_TOP - 16}" fill="#c0392b">crash</text></a>')
+                           f'y1="{_TOP - 2}" y2="{bottom}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3">'
+                           f'<title>crash: the app killed (op {op.index})</title></line>{text}</a>')
         return out
 
     def _break(self, bottom: int) -> list[str]:
@@ -211,9 +237,12 @@ class _Timeline:
         if primary is None:
             return []
         at = next((o.time_s for o in self.history.ops if o.index == primary.index), self.end)
+        if not self.visible(at, at):
+            return []
         x = self.x(at)
-        left = at < self.end / 2
-        return [f'<a href="#op-{primary.index}"><g id="break-marker"><line x1="{x}" x2="{x}" y1="{_TOP - 14}" '
+        left = at < (self.start + self.end) / 2
+        marker = 'id="break-marker"' if self.svg_id == "timeline" else 'class="break-marker"'
+        return [f'<a href="#op-{primary.index}"><g {marker}><line x1="{x}" x2="{x}" y1="{_TOP - 14}" '
                 f'y2="{bottom + 20}" stroke="#c0392b" stroke-width="3"/>'
                 f'<text x="{x + 4 if left else x - 4}" y="{bottom + 34}" text-anchor="{"start" if left else "end"}" '
                 f'fill="#c0392b" font-weight="bold">broke: {html.escape(primary.name.value)} (op {primary.index})</text>'
@@ -271,13 +300,13 @@ def _stack(row: list[Call], timeline: _Timeline) -> list[list[Call]]:
     return lanes
 
 
-def ticks(end: float, target: int = 10) -> Iterator[tuple[float, str]]:
-    """Round time marks from 0 to `end` (1, 2 or 5 times a power of ten apart)."""
-    raw = end / target
+def ticks(start: float, end: float, target: int = 10) -> Iterator[tuple[float, str]]:
+    """Round time marks from `start` to `end` (1, 2 or 5 times a power of ten apart)."""
+    raw = (end - start) / target or 1.0
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    n = 0
+    n = math.ceil(start / step - 1e-9)
     while n * step <= end + 1e-9:
         yield n * step, f"{n * step:.{decimals}f} s"
         n += 1
@@ -298,7 +327,11 @@ def _fault_spans(history: History, end: float) -> list[tuple[float, float, Op]]:
         if op.kind is not OpKind.INVOKE:
             continue
         if op.action in FAULT_ACTIONS:
-            open_faults.append(op)
+            lasts = KINDS[op.action].lasts_s
+            if lasts is not None:  # a fault that ends by itself (stall)
+                spans.append((op.time_s, min(op.time_s + lasts, end), op))
+            else:
+                open_faults.append(op)
         elif op.action in (Action.HEAL, Action.SETTLE):
             # A heal without a hop, and the settle phase, heal every hop.
             healed = [f for f in open_faults if op.details.hop in (None, f.details.hop)]

@@ -20,11 +20,11 @@ import pytest
 
 from harness.certificate import Certificate, RunRecord, Status, write_certificate
 from harness.checker import check
-from harness.history import History, OpKind
+from harness.history import History, OpKind, Process
 from harness.matrix import Matrix
 from harness.report import write_report
 from harness.report.page import headline
-from tests.harness.builders import failing_history, passing_history
+from tests.harness.builders import BOOKING_2, failing_history, passing_history, two_slot_history
 
 CHROMIUM = os.environ.get("SIMCITY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Headless as root, with nothing that phones home (the machines have no network to reach).
@@ -79,12 +79,14 @@ _DANGLING_LINKS = """() => Array.from(document.querySelectorAll('a[href^="#"]'))
 _LINK_COUNT = "() => document.querySelectorAll('a[href^=\"#\"]').length"
 # Pairs of timeline labels whose boxes overlap: the "200200200" of labels drawn over each other.
 _OVERLAPPING_LABELS = """() => {
-    const boxes = Array.from(document.querySelectorAll('#timeline text')).map(t => [t.textContent, t.getBBox()]);
     const hits = [];
-    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
-        const [ta, a] = boxes[i], [tb, b] = boxes[j];
-        if (a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5)
-            hits.push(ta + ' / ' + tb);
+    for (const svg of document.querySelectorAll('svg.timeline')) {
+        const boxes = Array.from(svg.querySelectorAll('text')).map(t => [t.textContent, t.getBBox()]);
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+            const [ta, a] = boxes[i], [tb, b] = boxes[j];
+            if (a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5)
+                hits.push(svg.id + ': ' + ta + ' / ' + tb);
+        }
     }
     return hits;
 }"""
@@ -135,6 +137,22 @@ def test_a_passing_report_reads_and_links_in_a_browser(browser: Browser, tmp_pat
     assert page.locator("td.held").count() == 6  # every invariant, the terminal state included
     assert page.locator("#timeline rect.op.rejected").count() == 1  # C2's 409, in its own colour
     assert page.locator("#timeline line.tick").count() >= 5
+    assert loaded.problems == []
+
+
+def test_a_report_of_several_slots_shows_each_slot(browser: Browser, tmp_path: Path) -> None:
+    history = two_slot_history()
+    loaded = assert_a_report_a_person_can_use(browser, report(tmp_path, "slots", history), history)
+    page = loaded.page
+    assert page.locator("h1").inner_text() == "SC-1 FAIL: DOUBLE_BOOKING on slot 2"
+    lanes = page.locator("#timeline text").all_text_contents()
+    assert {"slot 1", "slot 2", "C1@2", "C2@2"} <= set(lanes)
+    assert page.locator("#timeline rect.state.broken").count() == 1  # slot 2 only
+    # Which two replies confirmed: both outlined on the timeline and named per slot.
+    assert page.locator("#timeline rect.op.confirmed.marked").count() == 2
+    slot_2 = page.locator("h2:text('Slots') + table tr").nth(2).inner_text()
+    assert "C1@2 at op" in slot_2 and "C2@2 at op" in slot_2 and "DOUBLE_BOOKING" in slot_2
+    assert page.locator(f'abbr[title="{BOOKING_2[Process.C2]}"]').count() >= 1
     assert loaded.problems == []
 
 

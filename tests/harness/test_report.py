@@ -111,9 +111,10 @@ def test_html_header_invariants_and_phases(tmp_path: Path) -> None:
 
 
 def test_ticks_are_round_and_cover_the_run() -> None:
-    marks = list(ticks(0.38))
+    marks = list(ticks(0.0, 0.38))
     assert [t for t, _ in marks][:3] == [0.0, 0.05, 0.1] and marks[-1][0] <= 0.38 < marks[-1][0] + 0.05
-    assert marks[1][1] == "0.05 s" and list(ticks(12.0))[1][1] == "2 s"
+    assert marks[1][1] == "0.05 s" and list(ticks(0.0, 12.0))[1][1] == "2 s"
+    assert [text for _, text in ticks(3.02, 3.5)][:2] == ["3.05 s", "3.10 s"]  # a zoomed stretch: its own marks
 
 
 def test_html_escapes_what_it_shows() -> None:
@@ -188,3 +189,21 @@ def test_inconclusive_is_an_error_in_junit_and_says_so_in_every_file(tmp_path: P
     assert json.loads(paths.verdict.read_text())["valid"] == "INCONCLUSIVE"
     page = paths.html.read_text()
     assert '<h1 class="inconclusive">SC-1 INCONCLUSIVE (no verdict on the app)</h1>' in page
+
+
+def test_a_short_settle_phase_gets_its_own_zoomed_timeline() -> None:
+    b = Builder()
+    for _ in range(20):  # a long chaos phase of reads
+        b.snap(SlotState.FREE)
+    b.settle()
+    b.book(C1, 201, retry=True)
+    b.book(C2, 409, retry=True)
+    b.snap(SlotState.BOOKED, row(C1), row(C2, BookingStatus.REJECTED))
+    history = b.history()
+    page = render_html(history, check(history))
+    assert '<svg id="timeline-settle"' in page and "The settle phase, zoomed" in page
+    zoom = page[page.index('<svg id="timeline-settle"'):]
+    zoom = zoom[:zoom.index("</svg>")]
+    assert zoom.count('<rect class="op') == 2 and zoom.count('class="state') == 2  # the settle phase only
+    ET.fromstring(zoom + "</svg>")
+    assert "timeline-settle" not in render_html(failing_history(), check(failing_history()))  # no settle phase
