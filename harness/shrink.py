@@ -233,39 +233,33 @@ def shrink_run(stack: Stack, info: RunInfo, primary: str, history: History | Non
 # --- the shrunk schedule as a story ----------------------------------------------------------------
 
 _HOP_WORDS = {Hop.CLIENT_APP: "between the customers and the app", Hop.APP_DB: "between the app and its database"}
-_FAULT_WORDS = {
-    Action.LATENCY: "every packet {hop} is delayed",
-    Action.JITTER: "packets {hop} are delayed by varying amounts",
-    Action.DROPS: "connections {hop} are dropped or reset",
-    Action.TIMEOUTS: "connections {hop} hang until they time out",
-    Action.PARTITION: "nothing gets through {hop} (a partition)",
-    Action.CUT: "every live request {hop} is reset just as its answer comes back",
-    Action.STALL: "the database stalls (0.5 to 2.5 s per query, for 2.5 s)",
+# What each step does, in words; {who} the customer, {hop} the hop, {slot} and {aim} when given.
+_STEP_WORDS = {
+    Action.SEND_BOOK: "{who} sends its booking{slot}",
+    Action.RETRY_BOOK: "{who} resends the same booking (same intent){slot}",
+    Action.RACE: "C1 and C2 send their bookings at the same instant{slot}",
+    Action.DUPLICATE: "{who}'s booking is delivered three times at once{slot}",
+    Action.REORDER: "{who}'s booking is held on the wire while a resend of it overtakes it{slot}",
+    Action.RESTART_SIMCITY: "the app is killed (SIGKILL) and started again{aim}",
+    Action.NO_OP: "nothing happens for a moment",
+    Action.HEAL: "the faults {hop} are lifted",
+    Action.LATENCY: "every packet {hop} is delayed{aim}",
+    Action.JITTER: "packets {hop} are delayed by varying amounts{aim}",
+    Action.DROPS: "connections {hop} are dropped or reset{aim}",
+    Action.TIMEOUTS: "connections {hop} hang until they time out{aim}",
+    Action.PARTITION: "nothing gets through {hop} (a partition){aim}",
+    Action.CUT: "every live request {hop} is reset just as its answer comes back{aim}",
+    Action.STALL: "the database stalls (0.5 to 2.5 s per query, for 2.5 s){aim}",
 }
 
 
 def describe_step(step: Step) -> str:
     """One schedule step in words."""
-    who = step.intent.process.value if step.intent else ""
-    slot = f" on slot {step.slot}" if step.slot != 1 else ""
-    aim = f", {step.aim_ms} ms after the burst before it" if step.aim_ms is not None else ""
-    if step.action is Action.SEND_BOOK:
-        return f"{who} sends its booking{slot}"
-    if step.action is Action.RETRY_BOOK:
-        return f"{who} resends the same booking (same intent){slot}"
-    if step.action is Action.RACE:
-        return f"C1 and C2 send their bookings at the same instant{slot}"
-    if step.action is Action.DUPLICATE:
-        return f"{who}'s booking is delivered three times at once{slot}"
-    if step.action is Action.REORDER:
-        return f"{who}'s booking is held on the wire while a resend of it overtakes it{slot}"
-    if step.action is Action.RESTART_SIMCITY:
-        return f"the app is killed (SIGKILL) and started again{aim}"
-    if step.action is Action.HEAL:
-        return f"the faults {_HOP_WORDS[step.hop] if step.hop else ''} are lifted"
-    if step.action in _FAULT_WORDS:
-        return _FAULT_WORDS[step.action].format(hop=_HOP_WORDS[step.hop] if step.hop else "") + aim
-    return "nothing happens for a moment"
+    return _STEP_WORDS[step.action].format(
+        who=step.intent.process.value if step.intent else "",
+        hop=_HOP_WORDS[step.hop] if step.hop else "",
+        slot=f" on slot {step.slot}" if step.slot != 1 else "",
+        aim=f", {step.aim_ms} ms after the burst before it" if step.aim_ms is not None else "")
 
 
 SETTLE_WORDS = ("then the settle phase: every fault healed, the app healthy, and both intents sent again "

@@ -14,12 +14,13 @@ from harness.certify import winners
 from harness.checker import check
 from harness.cli_tools import explicit_schedule
 from harness.errors import ScheduleError, UsageError
-from harness.generator import Schedule, Step
+from harness.faults import KINDS
+from harness.generator import SCHEDULE_ACTIONS, IntentRef, Schedule, Step
 from harness.contract import SlotState
 from harness.history import Action, Details, Hop, OpKind, Process
 from harness.runinfo import RunInfo, read_report_dir, sc1_command, write_run_info
 from harness.runner import RunResult
-from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break, story
+from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, describe_step, steps_until_break, story
 from tests.harness.builders import INTENT, Builder, failing_history, passing_history, row
 
 
@@ -219,3 +220,11 @@ def test_the_shrunk_schedule_is_told_as_a_story() -> None:
     # What broke, with short names instead of UUIDs.
     assert lines[4].startswith("broke during the steps, at op 11: WINNER_FLIP: C1's intent was confirmed")
     assert INTENT[Process.C1] not in text
+
+
+def test_every_schedule_action_has_words() -> None:
+    for action in SCHEDULE_ACTIONS:
+        hop = KINDS[action].hops[0] if action in KINDS else Hop.APP_DB if action is Action.HEAL else None
+        step = Step(action, intent=IntentRef.B if action.takes_intent else None, hop=hop)
+        words = describe_step(step)
+        assert words and "{" not in words, action
