@@ -233,8 +233,10 @@ def render_html(cert: Certificate) -> str:
     for seed in cert.matrix.seeds:
         cells = "".join(_cell(by_cell.get((seed, profile))) for profile in cert.matrix.profiles)
         rows.append(f"<tr><th>{esc(seed)}</th>{cells}</tr>")
+    # The app's image is one entry of the images: shown once, there.
+    shown = {k: v for k, v in cert.target.items() if not (k == "image_digest" and "image_digests" in cert.target)}
     target = "".join(f"<tr><th>{esc(_TARGET_LABELS.get(k, k))}</th><td>{esc(_target_value(k, v, cert.target))}</td></tr>"
-                     for k, v in cert.target.items())
+                     for k, v in shown.items())
     cov = cert.coverage()
     cov_rows = "".join(f"<tr><th>{esc(k.replace('_', ' '))}</th><td>{esc(_flat(v))}</td></tr>" for k, v in cov.items())
     errors = [r for r in cert.runs if r.status is Status.ERROR]
@@ -310,7 +312,7 @@ def _slots_text(cert: Certificate) -> str:
 
 _TARGET_LABELS = {"app_strategy": "app strategy", "app_env": "app environment", "stack_kind": "stack",
                   "git_sha": "git SHA", "simcity_version": "SimCity version", "image_digest": "app image",
-                  "image_digests": "images"}
+                  "image_digests": "images (Compose)"}
 
 
 def _target_value(key: str, value: Any, target: Mapping[str, Any]) -> str:
