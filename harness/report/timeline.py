@@ -102,7 +102,7 @@ class _Timeline:
             view = self.history if not several else self.history.slot_view(k)
             body.append(f'<line x1="0" x2="{WIDTH}" y1="{y}" y2="{y}" stroke="#bbb"/>')
             y += 3
-            body += self._states(view, fixture, y, f"slot {k + 1}" if several else "slot state")
+            body += self._states(view, fixture, k + 1, y, f"slot {k + 1}" if several else "slot state")
             y += _STATE_H + 2
             for intent in fixture.intents:
                 rows = _stack([c for c in by_intent.get(intent.intent_id, [])
@@ -174,21 +174,26 @@ class _Timeline:
                        f'<title>{html.escape(tip)}</title></rect></a>')
         return out + labels
 
-    def _states(self, view: History, fixture: Fixture, y: int, label: str) -> list[str]:
+    def _states(self, view: History, fixture: Fixture, slot: int, y: int, label: str) -> list[str]:
         out = [_label(y + _STATE_H - 4, label)]
+        # A read shows the slot at some moment between its send and its answer: each segment runs
+        # from one read's send to the next one's, so the last read of a run is seen too.
+        sent_at = {o.index: o.time_s for o in view.ops}
         reads = [o for o in view.ops if o.snapshots]
-        for read, following in zip(reads, [*reads[1:], None]):
-            if not self.visible(read.time_s, following.time_s if following else self.end):
+        sent = [sent_at.get(r.invoke_index, r.time_s) for r in reads]  # type: ignore[arg-type]
+        for read, start, stop in zip(reads, sent, [*sent[1:], self.end]):
+            if not self.visible(start, stop):
                 continue
             snap = read.snapshots[0]
             text, css = state_of(snap, fixture, self.names)
-            x0 = self.x(read.time_s)
-            x1 = self.x(following.time_s) if following else self.x(self.end) + 1
+            if any(v.slot == slot and v.index == read.index for v in self.verdict.violations):
+                css = "broken"  # a legal-looking state that breaks an invariant here (a flip, a lost booking)
+            x0, x1 = self.x(start), self.x(stop)
             shown = f'<text x="{x0 + 2}" y="{y + _STATE_H - 4}">{html.escape(text)}</text>' if (
                 x1 - x0 >= _CHAR_W * len(text) + 4) else ""
             out.append(f'<a href="#op-{read.index}"><rect class="state {css}" data-op="{read.index}" x="{x0}" '
                        f'y="{y}" width="{max(x1 - x0, 1)}" height="{_STATE_H}" fill="{_STATE_FILL[css]}">'
-                       f'<title>{html.escape(f"read of op {read.index} ({read.time_s:.3f} s): {text}")}</title>'
+                       f'<title>{html.escape(f"read of ops {read.invoke_index}-{read.index} ({start:.3f} s to {read.time_s:.3f} s): {text}")}</title>'
                        f'</rect>{shown}</a>')
         return out
 

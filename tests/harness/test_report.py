@@ -69,6 +69,8 @@ def test_html_timeline_has_rows_faults_crashes_answers_and_break_marker(tmp_path
         assert f">{label}</text>" in page
     assert 'class="fault"' in page and ">partition</text>" in page
     assert 'class="crash"' in page and 'class="op confirmed' in page and 'class="app-down"' in page
+    # The read where the winner flipped: a legal-looking state, drawn as broken.
+    assert '<rect class="state held" data-op="5"' in page and '<rect class="state broken" data-op="11"' in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external assets
 
 
