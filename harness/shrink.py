@@ -268,15 +268,15 @@ SETTLE_WORDS = ("then the settle phase: every fault healed, the app healthy, and
 
 def story(steps: Sequence[Step], failure: RunResult | None = None) -> str:
     """The shrunk schedule as a person reads it: each step with what it does, the settle phase that
-    follows every schedule (often where the damage is done: both intents at once), and, from a
-    failing run of it, what broke and where."""
+    follows the steps (often where the damage is done: both intents at once), and, from a failing
+    run of it, what broke and where (a run stops at its first violation)."""
     lines = [f"{n:>3}. {step}: {describe_step(step)}" for n, step in enumerate(steps, 1)]
-    lines.append(f"     {SETTLE_WORDS}")
     primary = failure.verdict.primary if failure is not None else None
-    if failure is not None and primary is not None:
-        history = failure.history
-        settle = next((o.index for o in history.ops if o.action is Action.SETTLE), None)
-        when = "in the settle phase" if settle is not None and primary.index > settle else "during the steps"
-        lines.append(f"broke {when}, at op {primary.index}: {primary.name.value}: "
-                     f"{Names(history).plain(primary.message)}")
-    return "\n".join(lines)
+    if failure is None or primary is None:
+        return "\n".join([*lines, f"     {SETTLE_WORDS}"])
+    history = failure.history
+    what = f"{primary.name.value}: {Names(history).plain(primary.message)}"
+    step = steps_until_break(history, primary.index)
+    if step is None:  # it broke while settling
+        return "\n".join([*lines, f"     {SETTLE_WORDS}", f"broke in the settle phase, at op {primary.index}: {what}"])
+    return "\n".join([*lines, f"broke after step {step}, at op {primary.index} (the run stops there): {what}"])
