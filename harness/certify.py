@@ -297,8 +297,7 @@ def winners(verdict: Verdict) -> str | None:
     """Who won each slot of a passing run, slot 1 first ("C1", or "C1 C2 C2 C1" with --slots)."""
     if not verdict.passed:
         return None
-    outcomes = verdict.slot_outcomes or ((verdict.final_state, verdict.winner),)
-    return " ".join(w.value if w else "-" for _, w in outcomes)
+    return " ".join(w.value if w else "-" for _, w in verdict.outcomes)
 
 
 def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1) -> str:

@@ -14,7 +14,7 @@ from harness.contract import answered_booking_id
 from harness.history import Action, History, Op, OpKind
 from harness.report.names import Names, ids_named, ops_named
 from harness.report.text import render_text, slot_history, snapshot_at, state_text
-from harness.report.timeline import ANSWER_CLASSES, Call, calls, render_svg, run_end, state_of
+from harness.report.timeline import ANSWER_CLASSES, calls, render_svg, run_end, state_of
 
 if TYPE_CHECKING:
     from harness.runinfo import RunInfo
@@ -160,7 +160,7 @@ def _invariants(verdict: Verdict) -> str:
 def _terminal_result(verdict: Verdict) -> tuple[str, str]:
     if verdict.valid is Validity.INCONCLUSIVE:
         return "open", "no verdict: no definite final state (see above)"
-    outcomes = verdict.slot_outcomes or ((verdict.final_state, verdict.winner),)
+    outcomes = verdict.outcomes
     if all(state is not None for state, _ in outcomes):
         return "held", ", ".join(f"{state_text(s)} ({w.value if w else '-'} won)" for s, w in outcomes)
     return "open", "not reached: the run stopped at the break"
@@ -198,15 +198,15 @@ def _settle_zoom(history: History, verdict: Verdict, names: Names, marked: set[i
 def _slots(history: History, verdict: Verdict, names: Names) -> str:
     """Per slot: its final state, and the replies that told a customer "confirmed"."""
     rows = []
-    outcomes = verdict.slot_outcomes or ((verdict.final_state, verdict.winner),)
+    outcomes = verdict.outcomes
     for k, fixture in enumerate(history.fixtures):
         view = slot_history(history, k)
         state, winner = outcomes[k] if k < len(outcomes) else (None, None)
-        told = [c for c in calls(view) if c.css == "confirmed"]
-        first = {c.invoke.details.intent_id: c for c in reversed(told)}  # each intent's first "confirmed"
-        confirmed = ", ".join(_confirmation(c, names) for c in sorted(first.values(), key=lambda c: c.done.index))
+        told = sorted((c.done for c in calls(view) if c.css == "confirmed" and c.done), key=lambda o: o.index)
+        first = {o.details.intent_id: o for o in reversed(told)}  # each intent's first "confirmed", in order
+        confirmed = ", ".join(_confirmation(o, names) for o in sorted(first.values(), key=lambda o: o.index))
         if len(told) > len(first):
-            confirmed += f"; {len(told) - len(first)} more confirmed replies (replays)"
+            confirmed += f"; and {len(told) - len(first)} more confirmed replies"
         broke = [v for v in verdict.violations if v.slot == k + 1]
         last = view.snapshots[-1].snapshots[0] if view.snapshots else None
         rows.append(f"<tr><td>{names.abbr(fixture.slot_id)}</td>"
@@ -217,12 +217,10 @@ def _slots(history: History, verdict: Verdict, names: Names) -> str:
             f"<th>told confirmed</th><th>violations</th></tr>{''.join(rows)}</table>")
 
 
-def _confirmation(call: Call, names: Names) -> str:
-    done = call.done
-    assert done is not None  # a confirmed call has its answer
-    booking = answered_booking_id(done.details.body)
-    return (f'{html.escape(names.name(call.invoke.details.intent_id or ""))} at <a href="#op-{done.index}">op '
-            f'{done.index}</a> ({done.details.status}{f", {names.abbr(booking)}" if booking else ""})')
+def _confirmation(answer: Op, names: Names) -> str:
+    booking = answered_booking_id(answer.details.body)
+    return (f'{html.escape(names.name(answer.details.intent_id or ""))} at <a href="#op-{answer.index}">op '
+            f'{answer.index}</a> ({answer.details.status}{f", {names.abbr(booking)}" if booking else ""})')
 
 
 def _violations(verdict: Verdict, names: Names) -> str:
