@@ -30,7 +30,7 @@ code,pre{font-family:ui-monospace,monospace;font-size:12px}
 pre{background:#f6f6f6;padding:.8em;white-space:pre-wrap;overflow-wrap:anywhere}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
 td.held{color:#2e9d4c;font-weight:bold} td.broken{color:#c0392b;font-weight:bold} td.open{color:#9a7d0a;font-weight:bold}
-tr:target{background:#ffef9e} tr.broke td{background:#fbe3e0}
+tr.broke td{background:#fbe3e0} tr:target td{background:#ffe680}
 abbr.id{text-decoration:underline dotted;cursor:help}
 .legend{font-size:12px;margin:.4em 0} .legend span{display:inline-block;margin-right:1.2em}
 .sw{width:12px;height:12px;display:inline-block;vertical-align:middle;margin-right:3px;border-radius:2px}
