@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness import (
-    Action, BookingStatus, History, OpKind, Process, Schedule, SlotState, Step, check, from_jsonl, redact,
+    BookingStatus, History, OpKind, Process, Schedule, SlotState, Step, check, from_jsonl, redact,
     render_html, render_text, write_report,
 )
 from harness.report.timeline import ticks
