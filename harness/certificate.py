@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shlex
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -28,6 +29,7 @@ from harness import coverage
 from harness.errors import UsageError
 from harness.matrix import Matrix, MatrixError, RunSpec
 from harness.report import redact
+from harness.runinfo import sc1_command
 
 FORMAT = "simcity-certificate/1"
 CERT_FILE, JUNIT_FILE, HTML_FILE = "certificate.json", "junit.xml", "certificate.html"
@@ -52,6 +54,7 @@ class RunRecord:
     schedule_hash: str | None = None
     primary: str | None = None  # headline violation of a FAIL
     first_violation: str | None = None  # where it broke: "NAME at op N"
+    winner: str | None = None  # who won each slot of a PASS, slot 1 first: "C1", "C1 C2 C2 C1"
     report: str | None = None  # report dir, relative to the certificate's directory
     wall_s: float = 0.0
     error: str | None = None  # why an ERROR could not be carried out
@@ -69,7 +72,7 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "seed": self.seed, "profile": self.profile, "iterations": self.iterations,
                 "status": self.status.value, "schedule_hash": self.schedule_hash, "primary": self.primary,
-                "first_violation": self.first_violation, "report": self.report,
+                "first_violation": self.first_violation, "winner": self.winner, "report": self.report,
                 "wall_s": round(self.wall_s, 3), "error": self.error, "worker": self.worker,
                 "coverage": dict(self.coverage)}
 
@@ -78,6 +81,7 @@ class RunRecord:
         return cls(seed=str(obj["seed"]), profile=str(obj["profile"]), iterations=int(obj["iterations"]),
                    status=Status(obj["status"]), schedule_hash=obj.get("schedule_hash"),
                    primary=obj.get("primary"), first_violation=obj.get("first_violation"),
+                   winner=obj.get("winner"),
                    report=obj.get("report"), wall_s=float(obj.get("wall_s") or 0.0), error=obj.get("error"),
                    worker=obj.get("worker"), coverage=obj.get("coverage") or {})
 
@@ -209,52 +213,49 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 h1.pass{color:#2e9d4c} h1.fail{color:#c0392b} h1.error{color:#b7791f}
 table{border-collapse:collapse;font-size:13px;margin-bottom:1.5em} td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 td.PASS{background:#d4f0db} td.FAIL{background:#f6cfcb} td.ERROR{background:#fbe6c2} td.absent{background:#eee;color:#888}
-td.cell a{color:#7b1d12;font-weight:bold}
+td.cell a{color:#7b1d12;font-weight:bold} td.PASS a{color:#1e6b34}
+.sub{font-size:11px;color:#555;font-weight:normal}
+.failure{border-left:4px solid #c0392b;padding:.2em 1em;margin:.8em 0;background:#fdf3f2}
+.failure h3{margin:.2em 0} .failure dl{margin:.3em 0} .failure dd{margin:0 0 .3em 1em}
+code{font-family:ui-monospace,monospace;font-size:12px;overflow-wrap:anywhere}
 """
 
 
 def render_html(cert: Certificate) -> str:
+    """The page: verdict, the seed x profile grid (each cell its verdict, winner or violation, and
+    duration, linking to the run's timeline), every failure with the commands that replay and
+    shrink it, the target in words, coverage, and the runs not carried out."""
     esc = html.escape
     status = cert.status.value
     by_cell = {(r.seed, r.profile): r for r in cert.runs}
     head = "".join(f"<th>{esc(p)}</th>" for p in cert.matrix.profiles)
     rows = []
     for seed in cert.matrix.seeds:
-        cells = []
-        for profile in cert.matrix.profiles:
-            run = by_cell.get((seed, profile))
-            if run is None:
-                cells.append('<td class="cell absent">not in this shard</td>')
-                continue
-            label = run.status.value
-            if run.status is Status.FAIL:
-                label += f": {esc(run.primary or '')}"
-            elif run.status is Status.ERROR:
-                label += f": {esc((run.error or '')[:80])}"
-            if run.report and run.status is not Status.ERROR:
-                link = f"{run.report.rstrip('/')}/report.html"
-                label = f'<a href="{esc(link)}">{label}</a>'
-            cells.append(f'<td class="cell {run.status.value}" title="{esc(run.id)} schedule '
-                         f'{esc(run.schedule_hash or "-")}, {run.wall_s:.1f} s">{label}</td>')
-        rows.append(f"<tr><th>{esc(seed)}</th>{''.join(cells)}</tr>")
-    target = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
-                     for k, v in cert.target.items())
+        cells = "".join(_cell(by_cell.get((seed, profile))) for profile in cert.matrix.profiles)
+        rows.append(f"<tr><th>{esc(seed)}</th>{cells}</tr>")
+    # The app's image is one entry of the images: shown once, there.
+    shown = {k: v for k, v in cert.target.items() if not (k == "image_digest" and "image_digests" in cert.target)}
+    target = "".join(f"<tr><th>{esc(_TARGET_LABELS.get(k, k))}</th><td>{esc(_target_value(k, v, cert.target))}</td></tr>"
+                     for k, v in shown.items())
     cov = cert.coverage()
-    cov_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_flat(v))}</td></tr>" for k, v in cov.items())
+    cov_rows = "".join(f"<tr><th>{esc(k.replace('_', ' '))}</th><td>{esc(_flat(v))}</td></tr>" for k, v in cov.items())
     errors = [r for r in cert.runs if r.status is Status.ERROR]
+    failures = [r for r in cert.runs if r.status is Status.FAIL]
     counts = cert.counts()
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>SimCity certificate {status}</title><style>{_CSS}</style></head><body>",
         f'<h1 class="{status.lower()}">SimCity certificate: {status}</h1>',
         f"<p>matrix <code>{esc(cert.matrix.name)}</code> ({esc(cert.matrix.description)}), "
-        f"{cert.matrix.iterations} actions per run, matrix hash <code>{cert.matrix.hash}</code>; "
+        f"{cert.matrix.iterations} actions per run{_slots_text(cert)}, matrix hash <code>{cert.matrix.hash}</code>; "
         f"shard {esc(cert.shard)}; {len(cert.runs)} runs: {counts['pass']} PASS, {counts['fail']} FAIL, "
         f"{counts['error']} ERROR; {cert.wall_s:.1f} s with {cert.jobs} job(s); {esc(cert.created_at)}</p>",
         f"<h2>Matrix</h2><table><tr><th>seed \\ profile</th>{head}</tr>{''.join(rows)}</table>",
-        f"<h2>Target</h2><table>{target}</table>",
-        f"<h2>Coverage</h2><table>{cov_rows}</table>",
     ]
+    if failures:
+        parts.append(f"<h2>Failures</h2><p>Commands to run from this certificate's directory.</p>"
+                     f"{''.join(_failure(r, cert) for r in failures)}")
+    parts += [f"<h2>Target</h2><table>{target}</table>", f"<h2>Coverage</h2><table>{cov_rows}</table>"]
     if errors:
         items = "".join(f"<li><code>{esc(r.id)}</code>: {esc(r.error or '')}</li>" for r in errors)
         parts.append(f"<h2>Runs not carried out</h2><ul>{items}</ul>")
@@ -262,9 +263,73 @@ def render_html(cert: Certificate) -> str:
     return "\n".join(parts)
 
 
+def _cell(run: RunRecord | None) -> str:
+    esc = html.escape
+    if run is None:
+        return '<td class="cell absent">not in this shard</td>'
+    label = run.status.value
+    if run.status is Status.FAIL:
+        label += f": {esc(run.primary or '')}"
+    elif run.status is Status.ERROR:
+        label += f": {esc((run.error or '')[:80])}"
+    if run.report and run.status is not Status.ERROR:
+        label = f'<a href="{esc(run.report.rstrip("/"))}/report.html">{label}</a>'
+    detail = []
+    if run.winner:
+        detail.append(f"{esc(run.winner)} won" if " " not in run.winner else f"winners {esc(run.winner)}")
+    if run.status is Status.FAIL:
+        detail.append(f'<a href="#fail-{esc(run.id)}">how to replay</a>')
+    detail.append(f"{run.wall_s:.1f} s")
+    return (f'<td class="cell {run.status.value}" title="{esc(run.id)}, schedule {esc(run.schedule_hash or "-")}">'
+            f'{label}<div class="sub">{" · ".join(detail)}</div></td>')
+
+
+def _failure(run: RunRecord, cert: Certificate) -> str:
+    esc = html.escape
+    commands = []
+    if run.report:
+        report = run.report.rstrip("/")
+        commands += [("replay (the same schedule, fresh stack)", shlex.join(["simcity", "replay", report])),
+                     ("shrink (the shortest schedule that still fails)", shlex.join(["simcity", "shrink", report]))]
+    commands.append(("rerun from the seed", sc1_command(
+        run.seed, run.profile, str(cert.target.get("stack_kind") or "auto"), _app_env(cert.target),
+        iterations=run.iterations, slots=cert.matrix.slots)))
+    items = "".join(f"<dt>{esc(what)}</dt><dd><code>{esc(command)}</code></dd>" for what, command in commands)
+    report_link = (f' (<a href="{esc(run.report.rstrip("/"))}/report.html">timeline</a>)' if run.report else "")
+    return (f'<div class="failure" id="fail-{esc(run.id)}"><h3>{esc(run.id)}: {esc(run.primary or "FAIL")}</h3>'
+            f"<p>first violation: {esc(run.first_violation or '-')}; schedule <code>{esc(run.schedule_hash or '-')}"
+            f"</code>; {run.wall_s:.1f} s{report_link}</p><dl>{items}</dl></div>")
+
+
+def _app_env(target: Mapping[str, Any]) -> dict[str, str]:
+    env = target.get("app_env")
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, Mapping) else {}
+
+
+def _slots_text(cert: Certificate) -> str:
+    return f", {cert.matrix.slots} slots each" if cert.matrix.slots > 1 else ""
+
+
+_TARGET_LABELS = {"app_strategy": "app strategy", "app_env": "app environment", "stack_kind": "stack",
+                  "git_sha": "git SHA", "simcity_version": "SimCity version", "image_digest": "app image",
+                  "image_digests": "images (Compose)"}
+
+
+def _target_value(key: str, value: Any, target: Mapping[str, Any]) -> str:
+    """A target field in words: no `null`, no `{}`."""
+    if key in ("image_digest", "image_digests") and not value:
+        kind = target.get("stack_kind")
+        return "none: the local stack runs no images" if kind == "local" else f"not recorded ({kind} stack)"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if value in (None, ""):
+        return "unknown"
+    return str(value)
+
+
 def _flat(value: Any) -> str:
     if isinstance(value, Mapping):
-        return ", ".join(f"{k} {v}" for k, v in value.items())
+        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
     return str(value)
 
 

@@ -23,7 +23,7 @@ from rich.progress import TaskID, TextColumn
 
 from harness import coverage
 from harness.certificate import RUNS_DIR, Certificate, RunRecord, Status, now_utc
-from harness.checker import Validity
+from harness.checker import Validity, Verdict
 from harness.errors import SimCityError
 from harness.matrix import Matrix, RunSpec
 from harness.report import redact, write_report
@@ -271,7 +271,7 @@ class Certifier:
             schedule_hash=result.schedule.hash,
             primary=primary.name.value if primary else None,
             first_violation=f"{first.name.value} at op {first.index}" if first else None,
-            report=report, wall_s=result.wall_s, worker=worker,
+            winner=winners(result.verdict), report=report, wall_s=result.wall_s, worker=worker,
             coverage=coverage.of_history(result.history),
         )
 
@@ -279,12 +279,13 @@ class Certifier:
         relative = f"{RUNS_DIR}/{spec.dirname}"
         directory = self.plan.out / relative
         secrets = sorted(self.secrets)
+        info = RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule, dict(self.plan.app_env),
+                       slots=self.plan.matrix.slots)
         write_report(directory, result.history, result.verdict,
                      replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env, self.plan.matrix.slots,
                                                         self.plan.external),
-                     secrets=secrets)
-        write_run_info(directory, RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule,
-                                          dict(self.plan.app_env), slots=self.plan.matrix.slots), secrets)
+                     secrets=secrets, run=info)
+        write_run_info(directory, info, secrets)
         return relative
 
     def _finish(self, spec: RunSpec, record: RunRecord) -> None:
@@ -302,6 +303,13 @@ class Certifier:
 def run_config(spec: RunSpec, slots: int) -> RunConfig:
     """How one cell of the matrix is run."""
     return RunConfig(seed=spec.seed, iterations=spec.iterations, profile=spec.profile, slots=slots)
+
+
+def winners(verdict: Verdict) -> str | None:
+    """Who won each slot of a passing run, slot 1 first ("C1", or "C1 C2 C2 C1" with --slots)."""
+    if not verdict.passed:
+        return None
+    return " ".join(w.value if w else "-" for _, w in verdict.outcomes)
 
 
 def replay_sc1_command(spec: RunSpec, kind: str, app_env: Mapping[str, str], slots: int = 1,

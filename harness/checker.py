@@ -134,6 +134,11 @@ class Verdict:
         return self.valid is Validity.FAIL
 
     @property
+    def outcomes(self) -> tuple[tuple[TerminalState | None, Process | None], ...]:
+        """Each slot's final state and winner, slot 1 first (a one-slot verdict: its own)."""
+        return self.slot_outcomes or ((self.final_state, self.winner),)
+
+    @property
     def first_violation(self) -> Violation | None:
         """The violation seen first: where the run broke."""
         return min(self.violations, key=lambda v: v.index, default=None)

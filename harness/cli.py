@@ -214,8 +214,9 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
 
     def save(result: RunResult) -> Path:
         replay = replay_command(args)
-        paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets)
-        cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        info = cli_tools.write_sc1_run_info(report_dir, args, stack, result, secrets)
+        paths = write_report(report_dir, result.history, result.verdict, replay_command=replay, secrets=secrets,
+                             run=info)
         after_run(report_dir)
         return paths.html
 

@@ -32,7 +32,7 @@ from harness.runinfo import RecordedRun, RunInfo, read_report_dir, sc1_command, 
 from harness.runner import ProgressCallback, RunResult
 from harness.runs_index import after_run
 from harness.shard import Shard
-from harness.shrink import NotReproducedError, shrink_run
+from harness.shrink import NotReproducedError, shrink_run, story
 from harness.auth import service_key_from_env
 from harness.history import Action
 from harness.matrix import RunSpec
@@ -81,7 +81,8 @@ A candidate still fails when, in up to --tries runs, at least --need FAIL with t
 violation name (default: 1 of 2; runs are not deterministic, timing is not in a schedule). Bounded
 by --budget-runs and --budget-s: when one runs out, the shortest failing schedule so far is printed.
 
-Prints the shrunk schedule as a numbered list and as a replayable `simcity sc1 --steps ...`
+Prints the shrunk schedule as a numbered story (each step in words, the settle phase after it, what
+broke) and as a replayable `simcity sc1 --steps ...`
 command; writes REPORT_DIR/shrunk.json, shrunk-steps.txt and a failing run of it in
 REPORT_DIR/shrunk/ (replayable with `simcity replay REPORT_DIR/shrunk`).
 
@@ -425,7 +426,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
     budget = f" (stopped by the {result.stopped_by}; shortest failing schedule so far)" if result.stopped_by else ""
     console.print(f"[bold]{result.primary}[/]: {len(info.schedule)} -> {len(shrunk)} steps in {result.runs} runs, "
                   f"{result.wall_s:.1f} s{budget}", highlight=False)
-    console.print(numbered, highlight=False, markup=False)
+    console.print(story(shrunk.steps, result.last_failure), highlight=False, markup=False)
     console.print(f"replay:\n  {command}\n  {file_command}", highlight=False, markup=False)
     if result.last_failure is not None:
         console.print(f"a failing run of it: {display_path(args.report_dir / 'shrunk' / 'report.html')} "
@@ -443,9 +444,10 @@ def _history(report_dir: Path) -> History | None:
 
 def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind: str, app_env: Mapping[str, str],
                          command: str, secrets: Sequence[str]) -> None:
-    write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets)
-    write_run_info(directory, RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule,
-                                      dict(app_env), slots=info.slots), secrets)
+    shrunk = RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule, dict(app_env),
+                     slots=info.slots)
+    write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets, run=shrunk)
+    write_run_info(directory, shrunk, secrets)
 
 
 # --- the user's own app (sc1 and certify) ---------------------------------------------------------
@@ -548,10 +550,11 @@ def schedule_flags(args: argparse.Namespace) -> list[str]:
 
 
 def write_sc1_run_info(report_dir: Path, args: argparse.Namespace, stack: Stack, result: RunResult,
-                       secrets: Sequence[str]) -> None:
+                       secrets: Sequence[str]) -> RunInfo:
     info = RunInfo(args.seed, len(result.schedule), args.profile, stack.kind, result.schedule,
                    dict(getattr(args, "app_env_map", {}) or {}), slots=getattr(args, "slots", 1))
     write_run_info(report_dir, info, secrets)
+    return info
 
 
 # --- fault ----------------------------------------------------------------------------------------

@@ -56,9 +56,11 @@ def replay(recorded: RecordedRun, stack: Stack, *, tries: int, out: Path, app_en
     for attempt in range(1, tries + 1):
         result = run_sc1(stack, config_for(info), progress(attempt) if progress else None)
         directory = out  # the deciding try's report: the first reproduction, else the last try
-        write_report(directory, result.history, result.verdict, replay_command=replay_command, secrets=secrets)
-        write_run_info(directory, RunInfo(info.seed, info.iterations, info.profile, stack.kind, info.schedule,
-                                          dict(app_env)), secrets)
+        again = RunInfo(info.seed, info.iterations, info.profile, stack.kind, info.schedule, dict(app_env),
+                        slots=info.slots)
+        write_report(directory, result.history, result.verdict, replay_command=replay_command, secrets=secrets,
+                     run=again)
+        write_run_info(directory, again, secrets)
         outcome.results.append(result)
         outcome.report_dirs.append(directory)
         if reproduces(recorded, result.verdict):

@@ -29,9 +29,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def sc1_command(seed: str, profile: str, stack: str, app_env: Mapping[str, str] | Sequence[str], *,
                 iterations: int | None = None, slots: int = 1, extra: Sequence[str] = ()) -> str:
-    """The `simcity sc1` command line that runs this again; `app_env` as a mapping or KEY=VALUE pairs."""
+    """The `simcity sc1` command line that runs this again; `app_env` as a mapping or KEY=VALUE pairs.
+    An explicit schedule in `extra` (`--steps`, `--schedule`) is the whole run, so no `--iterations`
+    goes beside it: it would mean nothing."""
     parts = ["simcity", "sc1", "--seed", seed]
-    if iterations is not None:
+    if iterations is not None and not {"--steps", "--schedule"} & set(extra):
         parts += ["--iterations", str(iterations)]
     if slots != 1:
         parts += ["--slots", str(slots)]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from harness.errors import InfrastructureError
 from harness.generator import Schedule, Step
 from harness.history import Action, History, Hop, OpKind, step_of
+from harness.report.names import Names
 from harness.runinfo import RunInfo
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
@@ -227,3 +228,55 @@ def shrink_run(stack: Stack, info: RunInfo, primary: str, history: History | Non
     return ShrinkResult(info.schedule, shrunk, primary, shrinker.runs, len(shrinker.cache),
                         time.monotonic() - started, shrinker.stopped_by, shrinker.failures.get(best),
                         shrinker.log)
+
+
+# --- the shrunk schedule as a story ----------------------------------------------------------------
+
+_HOP_WORDS = {Hop.CLIENT_APP: "between the customers and the app", Hop.APP_DB: "between the app and its database"}
+# What each step does, in words; {who} the customer, {hop} the hop, {slot} and {aim} when given.
+_STEP_WORDS = {
+    Action.SEND_BOOK: "{who} sends its booking{slot}",
+    Action.RETRY_BOOK: "{who} resends the same booking (same intent){slot}",
+    Action.RACE: "C1 and C2 send their bookings at the same instant{slot}",
+    Action.DUPLICATE: "{who}'s booking is delivered three times at once{slot}",
+    Action.REORDER: "{who}'s booking is held on the wire while a resend of it overtakes it{slot}",
+    Action.RESTART_SIMCITY: "the app is killed (SIGKILL) and started again{aim}",
+    Action.NO_OP: "nothing happens for a moment",
+    Action.HEAL: "the faults {hop} are lifted",
+    Action.LATENCY: "every packet {hop} is delayed{aim}",
+    Action.JITTER: "packets {hop} are delayed by varying amounts{aim}",
+    Action.DROPS: "connections {hop} are dropped or reset{aim}",
+    Action.TIMEOUTS: "connections {hop} hang until they time out{aim}",
+    Action.PARTITION: "nothing gets through {hop} (a partition){aim}",
+    Action.CUT: "every live request {hop} is reset just as its answer comes back{aim}",
+    Action.STALL: "the database stalls (0.5 to 2.5 s per query, for 2.5 s){aim}",
+}
+
+
+def describe_step(step: Step) -> str:
+    """One schedule step in words."""
+    return _STEP_WORDS[step.action].format(
+        who=step.intent.process.value if step.intent else "",
+        hop=_HOP_WORDS[step.hop] if step.hop else "",
+        slot=f" on slot {step.slot}" if step.slot != 1 else "",
+        aim=f", {step.aim_ms} ms after the burst before it" if step.aim_ms is not None else "")
+
+
+SETTLE_WORDS = ("then the settle phase: every fault healed, the app healthy, and both intents sent again "
+                "at once (C1 and C2 together), until each has a definite answer; then the final read")
+
+
+def story(steps: Sequence[Step], failure: RunResult | None = None) -> str:
+    """The shrunk schedule as a person reads it: each step with what it does, the settle phase that
+    follows the steps (often where the damage is done: both intents at once), and, from a failing
+    run of it, what broke and where (a run stops at its first violation)."""
+    lines = [f"{n:>3}. {step}: {describe_step(step)}" for n, step in enumerate(steps, 1)]
+    primary = failure.verdict.primary if failure is not None else None
+    if failure is None or primary is None:
+        return "\n".join([*lines, f"     {SETTLE_WORDS}"])
+    history = failure.history
+    what = f"{primary.name.value}: {Names(history).plain(primary.message)}"
+    step = steps_until_break(history, primary.index)
+    if step is None:  # it broke while settling
+        return "\n".join([*lines, f"     {SETTLE_WORDS}", f"broke in the settle phase, at op {primary.index}: {what}"])
+    return "\n".join([*lines, f"broke after step {step}, at op {primary.index} (the run stops there): {what}"])

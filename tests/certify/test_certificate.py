@@ -92,6 +92,26 @@ def test_html_grid_links_failing_runs() -> None:
     assert "stack did not start" in page
 
 
+def test_html_lists_failures_with_commands_and_reads_like_words() -> None:
+    c = cert(record("s1", "calm", winner="C2"), record("s1", "storm", Status.FAIL),
+             target={**TARGET, "app_env": {"BOOKING_STRATEGY": "racy"}})
+    page = render_html(c)
+    assert "C2 won · 1.5 s" in page and "1.5 s</div>" in page  # winner and duration in the cell
+    failure = page[page.index('id="fail-s1/storm"'):]
+    assert "simcity replay runs/s1__storm" in failure and "simcity shrink runs/s1__storm" in failure
+    assert ("simcity sc1 --seed s1 --iterations 30 --profile storm --stack local --app-env "
+            "BOOKING_STRATEGY=racy") in failure
+    assert 'href="#fail-s1/storm"' in page  # the failing cell links to its entry
+    target = page[page.index("<h2>Target</h2>"):page.index("<h2>Coverage</h2>")]
+    assert "null" not in target and "{}" not in target
+    assert "none: the local stack runs no images" in target and "BOOKING_STRATEGY=racy" in target
+
+
+def test_a_passing_run_keeps_its_winner_through_json() -> None:
+    run = record("s1", "calm", winner="C1 C2")
+    assert RunRecord.from_json(run.to_json()).winner == "C1 C2"
+
+
 def shards(tmp_path: Path, count: int, statuses: dict[str, Status] | None = None) -> list[tuple[Certificate, Path]]:
     out = []
     for i in range(1, count + 1):

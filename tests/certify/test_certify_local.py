@@ -43,6 +43,7 @@ def test_correct_app_passes_as_two_shards_merged(tmp_path: Path, matrix_file: Pa
     assert cert["verdict"] == "PASS" and cert["summary"] == {"runs": 2, "pass": 2, "fail": 0, "error": 0}
     assert cert["target"]["app_strategy"] == "atomic" and cert["target"]["git_sha"] == sha["SIMCITY_GIT_SHA"]
     assert cert["coverage"]["runs"] == 2 and cert["coverage"]["answers"]["ok"] >= 2
+    assert all(r["winner"] in ("C1", "C2") for r in cert["runs"])  # who won, per run
     suite = ET.parse(tmp_path / "merged" / "junit.xml").getroot()
     assert [c.get("name") for c in suite.iter("testcase")] == ["sc1-3/default", "sc1-4/default"]
     assert (tmp_path / "merged" / "runs" / "sc1-3__default" / "run.json").is_file()  # reports came along
@@ -79,6 +80,7 @@ def test_mutant_fails_the_certificate(mutant_certificate: tuple[Path, str]) -> N
         assert (out / run["report"] / "report.html").is_file()
         # Printed as seen from where certify ran, not relative to --out.
         assert f"report {out / run['report'] / 'report.html'}" in log
+        assert f"simcity shrink {run['report']}" in page  # its entry in the list of failures
     assert {r["worker"] for r in cert["runs"]} <= {1, 2}
 
 

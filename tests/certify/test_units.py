@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 
 from harness import coverage
+from harness.certify import winners
+from harness.checker import check
 from harness.cli_tools import explicit_schedule
 from harness.errors import ScheduleError, UsageError
-from harness.generator import Schedule, Step
+from harness.faults import KINDS
+from harness.generator import SCHEDULE_ACTIONS, IntentRef, Schedule, Step
 from harness.contract import SlotState
-from harness.history import Action, Details, Hop, OpKind, Process
-from harness.runinfo import RunInfo, read_report_dir, write_run_info
-from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, steps_until_break
-from tests.harness.builders import INTENT, Builder, row
+from harness.history import Action, Details, History, Hop, OpKind, Process
+from harness.runinfo import RunInfo, read_report_dir, sc1_command, write_run_info
+from harness.runner import RunResult
+from harness.shrink import NotReproducedError, Shrinker, _OutOfBudget, canonical, describe_step, steps_until_break, story
+from tests.harness.builders import INTENT, Builder, failing_history, passing_history, row
 
 
 def test_crash_points() -> None:
@@ -189,3 +193,56 @@ def test_steps_until_break() -> None:
     history = b.history()
     assert steps_until_break(history, history.ops[-1].index) == 2
     assert steps_until_break(history, None) is None
+
+
+def test_a_replay_of_explicit_steps_carries_no_iterations() -> None:
+    steps = sc1_command("s", "default", "local", {}, iterations=50, extra=["--steps", "send_book(A),race()"])
+    assert "--iterations" not in steps and steps.endswith("--steps 'send_book(A),race()'")
+    assert "--iterations 50" in sc1_command("s", "default", "local", {}, iterations=50)
+
+
+def test_a_certified_run_records_who_won() -> None:
+    assert winners(check(passing_history())) == "C1"
+    assert winners(check(failing_history())) is None
+
+
+def test_the_shrunk_schedule_is_told_as_a_story() -> None:
+    steps = [Step.parse("latency(app-db)"), Step.parse("race()@2"), Step.parse("restart_simcity(+12ms)")]
+    lines = story(steps).splitlines()
+    assert lines[0] == "  1. latency(app-db): every packet between the app and its database is delayed"
+    assert lines[1] == "  2. race()@2: C1 and C2 send their bookings at the same instant on slot 2"
+    assert lines[2].endswith("killed (SIGKILL) and started again, 12 ms after the burst before it")
+    assert "both intents sent again at once (C1 and C2 together)" in lines[3]
+
+
+def _failure(history: History) -> RunResult:
+    return RunResult(Schedule((Step.parse("send_book(A)"),), "test", "standard"), history, check(history),
+                     wall_s=1.0, crashes=0)
+
+
+def test_the_story_says_where_it_broke_with_short_names() -> None:
+    b = Builder()  # broke in the settle phase: both intents resent at once, both confirmed
+    b.settle()
+    b.book(Process.C1, 201, retry=True)
+    b.book(Process.C2, 201, retry=True)
+    b.snap(SlotState.BOOKED, row(Process.C1), row(Process.C2))
+    text = story([Step.parse("latency(app-db)")], _failure(b.history()))
+    assert "both intents sent again at once" in text
+    last = text.splitlines()[-1]
+    assert last.startswith("broke in the settle phase, at op ") and "DOUBLE_BOOKING" in last
+    assert INTENT[Process.C1] not in text and "(C1's intent)" in last
+    b = Builder()  # broke during the steps: the run stops there, no settle phase follows
+    invoke = b.rec.invoke(Process.C1, Action.SEND_BOOK, Details(intent_id=INTENT[Process.C1], params=(("step", 1),)))
+    b.answer(invoke, 201)
+    b.snap(SlotState.FREE, row(Process.C1))
+    text = story([Step.parse("send_book(A)")], _failure(b.history()))
+    assert "settle" not in text
+    assert text.splitlines()[-1].startswith("broke after step 1, at op 3 (the run stops there): FREE_WITH_CONFIRMED")
+
+
+def test_every_schedule_action_has_words() -> None:
+    for action in SCHEDULE_ACTIONS:
+        hop = KINDS[action].hops[0] if action in KINDS else Hop.APP_DB if action is Action.HEAL else None
+        step = Step(action, intent=IntentRef.B if action.takes_intent else None, hop=hop)
+        words = describe_step(step)
+        assert words and "{" not in words, action

@@ -99,3 +99,56 @@ def state_1(b: Builder) -> Builder:
     b.book(Process.C2, 409)
     b.snap(SlotState.BOOKED, row(Process.C1), row(Process.C2, BookingStatus.REJECTED))
     return b
+
+
+def passing_history() -> History:
+    """A legal run with a fault, a crash and a heal: STATE 1."""
+    b = Builder()
+    b.fault(Action.LATENCY, Hop.APP_DB, latency_ms=800)
+    state_1(b)
+    b.crash()
+    b.heal(Hop.APP_DB)
+    b.snap(SlotState.BOOKED, row(Process.C1), row(Process.C2, BookingStatus.REJECTED))
+    return b.history()
+
+
+def failing_history() -> History:
+    """A crash that loses C1's confirmed booking and gives the slot to C2 (WINNER_FLIP)."""
+    b = Builder()
+    b.fault(Action.PARTITION, Hop.CLIENT_APP)
+    b.book(Process.C1, 201)
+    b.snap(SlotState.BOOKED, row(Process.C1))
+    b.crash()
+    b.book(Process.C2, 201)  # the app lost C1's booking in the crash and gave the slot away
+    b.snap(SlotState.BOOKED, row(Process.C1, BookingStatus.FAILED), row(Process.C2))
+    return b.history()
+
+
+SLOT_2 = "00000000-0000-4000-8000-000000000022"
+INTENT_2 = {Process.C1: "00000000-0000-4000-8000-00000000021a", Process.C2: "00000000-0000-4000-8000-00000000022a"}
+BOOKING_2 = {Process.C1: "00000000-0000-4000-8000-0000000002b1", Process.C2: "00000000-0000-4000-8000-0000000002b2"}
+FIXTURE_2 = Fixture(seed="test", vendor_id=VENDOR, slot_id=SLOT_2,
+                    intents=tuple(Intent(p, INTENT_2[p], SLOT_2, CUSTOMER[p]) for p in (Process.C1, Process.C2)))
+
+
+def two_slot_history() -> History:
+    """Two independent slots in one run (`--slots 2`): slot 1 legal (C1 wins), slot 2 raced into a
+    double booking, both replies "confirmed"."""
+    ticks = itertools.count()
+    rec = Recorder((FIXTURE, FIXTURE_2), clock=lambda: next(ticks) / 20)
+    sends = [rec.invoke(i.process, Action.SEND_BOOK, Details(intent_id=i.intent_id))
+             for f in (FIXTURE, FIXTURE_2) for i in f.intents]
+    for send in sends:
+        on_2 = send.details.intent_id in INTENT_2.values()
+        if not on_2 and send.process is Process.C2:
+            rec.booking_answer(send, status=409, body=body(Process.C2, "rejected"))
+            continue
+        booking = {"id": (BOOKING_2 if on_2 else BOOKING)[send.process], "intent_id": send.details.intent_id,
+                   "slot_id": SLOT_2 if on_2 else SLOT, "customer_id": CUSTOMER[send.process], "status": "confirmed"}
+        rec.booking_answer(send, status=201, body={"booking": booking})
+    read = rec.read_invoke()
+    rows_2 = tuple(row(p, booking_id=BOOKING_2[p], intent_id=INTENT_2[p], slot_id=SLOT_2)
+                   for p in (Process.C1, Process.C2))
+    rec.read_ok(read, SlotSnapshot(SLOT, VENDOR, SlotState.BOOKED, (row(Process.C1), row(Process.C2, BookingStatus.REJECTED))),
+                SlotSnapshot(SLOT_2, VENDOR, SlotState.BOOKED, rows_2))
+    return rec.history()
