@@ -33,6 +33,7 @@ from harness.runinfo import sc1_command
 
 FORMAT = "simcity-certificate/1"
 CERT_FILE, JUNIT_FILE, HTML_FILE = "certificate.json", "junit.xml", "certificate.html"
+SUMMARY_FILE = "summary.md"  # for a CI step summary (GitHub Actions: $GITHUB_STEP_SUMMARY)
 RUNS_DIR = "runs"
 
 
@@ -163,15 +164,18 @@ class CertificatePaths:
     json: Path
     junit: Path
     html: Path
+    summary: Path
 
 
 def write_certificate(directory: Path, cert: Certificate, secrets: Sequence[str] = ()) -> CertificatePaths:
     directory.mkdir(parents=True, exist_ok=True)
-    paths = CertificatePaths(directory / CERT_FILE, directory / JUNIT_FILE, directory / HTML_FILE)
+    paths = CertificatePaths(directory / CERT_FILE, directory / JUNIT_FILE, directory / HTML_FILE,
+                             directory / SUMMARY_FILE)
     contents = {
         paths.json: json.dumps(cert.to_json(), indent=2) + "\n",
         paths.junit: render_junit(cert),
         paths.html: render_html(cert),
+        paths.summary: render_markdown(cert),
     }
     for path, text in contents.items():
         path.write_text(redact(text, secrets), encoding="utf-8")
@@ -188,6 +192,27 @@ def read_certificate(path: Path) -> tuple[Certificate, Path]:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{file}: not JSON: {exc}") from None
     return Certificate.from_json(obj, str(file)), file.parent
+
+
+def render_markdown(cert: Certificate) -> str:
+    """The verdict, the target and one line per run that did not pass, as Markdown: what a CI step
+    summary shows above the fold. Cell text is escaped for tables (`|`, newlines)."""
+    def cell(text: object) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    counts = cert.counts()
+    lines = [f"## SimCity certificate: {cert.status.value}", "",
+             f"{len(cert.runs)} runs of matrix `{cert.matrix.name}` ({cert.matrix.iterations} actions"
+             f"{_slots_text(cert)}): {counts['pass']} PASS, {counts['fail']} FAIL, {counts['error']} ERROR "
+             f"in {cert.wall_s:.1f} s.", "", "| target | |", "| --- | --- |"]
+    lines += [f"| {cell(_TARGET_LABELS.get(k, k.replace('_', ' ')))} | {cell(_target_value(k, v, cert.target))} |"
+              for k, v in cert.target.items()]
+    failed = [run for run in cert.runs if run.status is not Status.PASS]
+    if failed:
+        lines += ["", "| run | verdict | what | report |", "| --- | --- | --- | --- |"]
+        lines += [f"| {cell(run.id)} | {run.status.value} | {cell(run.first_violation or run.error or '-')} | "
+                  f"{cell(f'{run.report}/report.html' if run.report else '-')} |" for run in failed]
+    return "\n".join(lines) + "\n"
 
 
 def render_junit(cert: Certificate) -> str:
@@ -311,8 +336,9 @@ def _slots_text(cert: Certificate) -> str:
 
 
 _TARGET_LABELS = {"app_strategy": "app strategy", "app_env": "app environment", "stack_kind": "stack",
-                  "git_sha": "git SHA", "simcity_version": "SimCity version", "image_digest": "app image",
-                  "image_digests": "images (Compose)"}
+                  "git_sha": "git SHA", "simcity_git_sha": "SimCity git SHA", "simcity_version": "SimCity version", "image_digest": "app image",
+                  "image_digests": "images (Compose)", "target_url": "your app",
+                  "target_version": "its version", "target_git_sha": "its commit"}
 
 
 def _target_value(key: str, value: Any, target: Mapping[str, Any]) -> str:

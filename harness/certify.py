@@ -62,7 +62,8 @@ def target_identity(kind: str, app_env: Mapping[str, str], stack: Stack | None =
     user's own app, its address, the version the user named and its checkout's commit (the app
     environment is SimCity's reference app's, so it has none)."""
     if external is not None:
-        return {"stack_kind": kind, **external.identity(), "git_sha": git_sha(), "simcity_version": simcity_version()}
+        return {"stack_kind": kind, **external.identity(), "simcity_git_sha": git_sha(),
+                "simcity_version": simcity_version()}
     images = _compose_images(stack) if kind == "compose" and stack is not None else {}
     return {
         "app_strategy": app_env.get("BOOKING_STRATEGY", "atomic"),

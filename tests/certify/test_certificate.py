@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.certificate import (
-    Certificate, RunRecord, Status, merge, read_certificate, render_html, render_junit, write_certificate,
+    Certificate, RunRecord, Status, merge, read_certificate, render_html, render_junit, render_markdown,
+    write_certificate,
 )
 from harness.errors import UsageError
 from harness.matrix import Matrix
@@ -70,6 +71,22 @@ def test_json_round_trip_and_files(tmp_path: Path) -> None:
     assert data["matrix"]["hash"] == MATRIX.hash and data["target"]["git_sha"] == "abc"
     again, where = read_certificate(tmp_path)
     assert where == tmp_path and again.runs == c.runs and again.matrix == MATRIX and again.status is Status.FAIL
+
+
+def test_markdown_summary_names_the_verdict_the_target_and_each_run_that_did_not_pass(tmp_path: Path) -> None:
+    target = {"stack_kind": "external", "target_url": "http://app:8080", "target_version": "2.4|rc1",
+              "target_git_sha": None, "simcity_git_sha": "abc", "simcity_version": "0.1.0"}
+    c = cert(record("s1", "calm"), record("s1", "storm", Status.FAIL), record("s2", "calm", Status.ERROR),
+             record("s2", "storm"), target=target)
+    text = render_markdown(c)
+    assert text.startswith("## SimCity certificate: FAIL\n")
+    assert "4 runs of matrix `tiny` (30 actions): 2 PASS, 1 FAIL, 1 ERROR in 3.0 s." in text
+    assert "| your app | http://app:8080 |" in text and "| its version | 2.4\\|rc1 |" in text
+    assert "| its commit | unknown |" in text
+    assert "| s1/storm | FAIL | DOUBLE_BOOKING at op 9 | runs/s1__storm/report.html |" in text
+    assert "| s2/calm | ERROR | stack did not start | - |" in text and "s1/calm" not in text
+    assert write_certificate(tmp_path, c).summary.read_text() == text
+    assert "| run |" not in render_markdown(cert(record("s1", "calm")))  # nothing failed: no table of failures
 
 
 def test_junit_has_a_testcase_per_run() -> None:

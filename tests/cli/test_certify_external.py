@@ -85,6 +85,9 @@ def test_a_correct_build_is_certified_with_its_identity(database: tuple[LocalSta
     assert [run["status"] for run in cert["runs"]] == ["PASS", "PASS"]
     junit = (out / "junit.xml").read_text()
     assert junit.count("<testcase") == 2 and "<failure" not in junit
+    summary = (out / "summary.md").read_text()  # the workflow example's step summary
+    assert summary.startswith("## SimCity certificate: PASS") and "| its version | 2.4.0-rc1 |" in summary
+    assert f"| its commit | {sha} |" in summary
 
 
 def test_a_broken_build_fails_the_gate_with_replays_of_the_same_app(database: tuple[LocalStack, str],
@@ -94,6 +97,9 @@ def test_a_broken_build_fails_the_gate_with_replays_of_the_same_app(database: tu
     cert = json.loads((out / "certificate.json").read_text())
     failed = [run for run in cert["runs"] if run["status"] == "FAIL"]
     assert failed
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("## SimCity certificate: FAIL")
+    assert all(f"| {run['id']} | FAIL | " in summary for run in failed)
     replay = (out / failed[0]["report"] / "verdict.json")
     assert replay.exists()
     report_text = (out / failed[0]["report"] / "report.html").read_text()
