@@ -7,8 +7,9 @@
     write_report(pathlib.Path("reports/sc1-1"), result.history, result.verdict)
 
 The public API is what `__all__` lists. Each name is imported from its module on first use
-(PEP 562): `import harness` stays a few milliseconds, and the stacks' Docker SDK, process and
-service code load only for a caller who touches a stack.
+(PEP 562): `import harness`, and with it the pytest plugin that every pytest session on a machine
+with SimCity loads, stays a few milliseconds, and the stacks' Docker SDK, process and service
+code load only for a caller who touches a stack.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 _PUBLIC: dict[str, tuple[str, ...]] = {
     "harness.errors": (
         "SimCityError", "UsageError", "InfrastructureError", "StackStartError", "ProxyUnreachableError",
-        "RestUnreachableError", "ScheduleError", "HistoryFormatError", "MalformedSnapshotError",
+        "RestUnreachableError", "ScheduleError", "HistoryFormatError", "MalformedSnapshotError", "InconclusiveError",
     ),
     "harness.history": ("Action", "Details", "Fixture", "History", "Hop", "Intent", "Op", "OpKind", "Process"),
     "harness.contract": (
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; tests/harness/test_api.py 
     )
     from harness.errors import (
         HistoryFormatError,
+        InconclusiveError,
         InfrastructureError,
         MalformedSnapshotError,
         ProxyUnreachableError,

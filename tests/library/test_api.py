@@ -1,5 +1,5 @@
-"""`harness` as a library: every public name resolves, and importing it loads none of the stacks,
-the runner or their third-party modules."""
+"""`harness` as a library: every public name resolves, and importing it (as the pytest plugin does
+in every pytest session) loads none of the stacks, the runner or their third-party modules."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 import harness
 
 INIT = Path(harness.__file__)
-# Modules `import harness` must not load: they cost ~200 ms (docker, psutil, the services).
+# Modules `import harness` must not load: they cost ~200 ms (docker, psutil, the services) and
+# would load in every pytest session on a machine with SimCity.
 HEAVY = ("harness.stacks", "harness.runner", "harness.checker", "harness.cli", "docker", "psutil", "httpx",
          "uvicorn", "asyncpg", "rich")
 
@@ -25,8 +26,9 @@ def loaded_by(statement: str) -> list[str]:
     return [m for m in json.loads(done.stdout) if m.startswith(HEAVY)]
 
 
-def test_importing_the_package_loads_nothing_heavy() -> None:
-    assert loaded_by("import harness") == []
+@pytest.mark.parametrize("statement", ["import harness", "import harness.pytest_plugin"])
+def test_importing_the_package_or_the_plugin_loads_nothing_heavy(statement: str) -> None:
+    assert loaded_by(statement) == []
 
 
 def test_the_issue_names_are_exported_from_their_modules() -> None:
