@@ -79,7 +79,11 @@ def session_app_env(config: pytest.Config) -> dict[str, str]:
 def _stack_args(config: pytest.Config, app_env: Mapping[str, str]) -> argparse.Namespace:
     """The settings as `simcity sc1` takes them, so the plugin chooses and checks a stack exactly as
     the command line does (harness.stacks.select)."""
+    from harness.errors import UsageError  # noqa: PLC0415
+
     kind = config.stash.get(_RESOLVED_KIND, None) or _setting(config, "stack") or "local"
+    if kind not in STACK_KINDS:  # the command line checks its choices, an ini file does not
+        raise UsageError(f"simcity_stack: expected one of {', '.join(STACK_KINDS)}, got {kind!r}")
     values = {name.replace("-", "_"): _setting(config, name) or None
               for name, _, _ in _SETTINGS if name not in ("stack", "app-env")}
     return argparse.Namespace(stack=kind, app_env_map=dict(app_env), distance_map={},

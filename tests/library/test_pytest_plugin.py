@@ -64,6 +64,7 @@ def test_loading_the_plugin_starts_nothing_and_offers_its_options(pytester: pyte
     (["--simcity-stack", "external", "--simcity-target-url", "http://127.0.0.1:9"],
      "ERROR: simcity: --simcity-stack external needs --simcity-target-url and --simcity-rest-url"),
     (["--simcity-app-env", "NOEQUALS"], "ERROR: simcity: --simcity-app-env wants KEY=VALUE, got 'NOEQUALS'"),
+    (["-o", "simcity_stack=locl"], "ERROR: simcity: simcity_stack: expected one of local, compose, external, auto"),
 ])
 def test_bad_settings_are_pytests_usage_error_before_anything_starts(
         pytester: pytest.Pytester, private_tmp: Path, args: list[str], message: str) -> None:
@@ -97,6 +98,27 @@ def test_the_example_passes_on_the_correct_app_and_fails_with_the_forensic_text_
     assert json.loads((report / "verdict.json").read_text())["valid"] == "FAIL"
     run = json.loads((report / "run.json").read_text())  # what `simcity replay` / `shrink` read
     assert (run["seed"], run["slots"], run["app_env"]) == ("sc1-1", 4, {"BOOKING_STRATEGY": "racy"})
+
+
+def test_a_module_overriding_simcity_app_env_gets_a_stack_of_its_own(pytester: pytest.Pytester,
+                                                                     private_tmp: Path) -> None:
+    pytester.makepyfile(
+        test_default="""
+            def test_the_settings_app(simcity_stack):
+                assert "booking-app[split_tx]" in simcity_stack.describe()
+        """,
+        test_own_app="""
+            import pytest
+
+            @pytest.fixture(scope="module")
+            def simcity_app_env():
+                return {"BOOKING_STRATEGY": "racy"}
+
+            def test_this_modules_app(simcity_stack):
+                assert "booking-app[racy]" in simcity_stack.describe()
+        """)
+    result = pytester.runpytest_subprocess("--simcity-app-env", "BOOKING_STRATEGY=split_tx", timeout=RUN_TIMEOUT_S)
+    result.assert_outcomes(passed=2)
 
 
 @pytest.fixture(scope="module")
