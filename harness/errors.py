@@ -33,6 +33,13 @@ class RestUnreachableError(InfrastructureError):
     """The REST layer (PostgREST or simcity-rest) did not answer with the database truth."""
 
 
+class InconclusiveError(SimCityError):
+    """A run that reached no verdict on the app (INCONCLUSIVE), raised where a verdict was
+    demanded (the pytest plugin's `assert_passed`). Never a PASS, never a product FAIL. Exit 3."""
+
+    exit_code = 3
+
+
 class ScheduleError(UsageError):
     """A schedule that cannot be built or replayed: unknown profile, bad action text, bad hash."""
 

@@ -22,3 +22,15 @@ def alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def processes_in(tmpdir: Path) -> list[psutil.Process]:
+    """The live processes whose TMPDIR is `tmpdir` (a private_tmpdir): what a run in it left running."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("TMPDIR") == str(tmpdir) and alive(process):
+                found.append(process)
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            continue
+    return found

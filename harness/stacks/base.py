@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import abc
 import difflib
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from types import TracebackType
+from typing import Self
 
 import httpx
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
@@ -32,25 +35,93 @@ class StackEndpoints:
     database_url: str | None = field(default=None, repr=False)
 
 
+class _State(Enum):
+    NEW = "new"
+    STARTING = "starting"
+    STARTED = "started"
+    CLOSED = "closed"
+
+
 class Stack(abc.ABC):
-    """A running system under test; a context manager that always releases everything."""
+    """A running system under test; a context manager that always releases everything.
+
+    The lifecycle lives here, once: `start()` refuses a stack that is already started (or closed,
+    unless the kind can start again), a `start()` that fails releases what it got before the
+    error goes on, and `close()` may be called any number of times, from any thread. A kind only
+    says how it starts (`_start`) and how it lets go (`_close`)."""
 
     kind: str = "abstract"
 
-    @property
-    @abc.abstractmethod
-    def endpoints(self) -> StackEndpoints: ...
+    def __init__(self) -> None:
+        self._state = _State.NEW
+        self._endpoints: StackEndpoints | None = None
+        self._lifecycle = threading.Lock()
 
     @abc.abstractmethod
-    def start(self) -> StackEndpoints: ...
+    def _start(self) -> StackEndpoints:
+        """Bring every service up and return where they answer; on an error, whatever it got is
+        released by `_close`, which the base class calls."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    def _close(self) -> None:
+        """Release everything `_start` got, also after a `_start` that failed half-way; safe to
+        call more than once."""
 
     @abc.abstractmethod
     def restart_app(self, *, wait_healthy: bool = True) -> float:
         """Crash the app for real and wait until /health is 200 (or, with `wait_healthy=False`,
         until it serves at all); return the seconds from the kill until then."""
+
+    @property
+    def endpoints(self) -> StackEndpoints:
+        if self._endpoints is not None:
+            return self._endpoints
+        if self._state is _State.CLOSED:  # closed under a run (another thread, a signal): infrastructure
+            raise StackStartError(f"the {self.kind} stack is closed")
+        raise UsageError(f"the {self.kind} stack is not started: use `with stack:` or call stack.start() first")
+
+    @property
+    def started(self) -> bool:
+        return self._state is _State.STARTED
+
+    @property
+    def restartable(self) -> bool:
+        """Whether `start()` may bring a closed stack up again, as new; False for a kind whose
+        close leaves something behind that a second start would trip over."""
+        return True
+
+    def start(self) -> StackEndpoints:
+        with self._lifecycle:
+            if self._state in (_State.STARTING, _State.STARTED):
+                raise UsageError(f"this {self.kind} stack is already started (`with stack:` starts it): use it "
+                                 "as it is, or close() it before starting it again")
+            if self._state is _State.CLOSED and not self.restartable:
+                raise UsageError(f"this {self.kind} stack was closed and cannot start again: make a new one")
+            self._state = _State.STARTING
+        try:
+            endpoints = self._start()
+        except BaseException:
+            self._release()
+            raise
+        with self._lifecycle:
+            closed_meanwhile = self._state is _State.CLOSED
+            if not closed_meanwhile:
+                self._state, self._endpoints = _State.STARTED, endpoints
+        if closed_meanwhile:  # what came up after that close() must go too
+            self._close()
+            raise StackStartError(f"the {self.kind} stack was closed while it was starting")
+        return endpoints
+
+    def close(self) -> None:
+        with self._lifecycle:
+            if self._state in (_State.NEW, _State.CLOSED):
+                return
+        self._release()
+
+    def _release(self) -> None:
+        with self._lifecycle:
+            self._state, self._endpoints = _State.CLOSED, None
+        self._close()
 
     def packet_loss(self, hop: str, probability: float | None) -> bool:
         """Optional capability: drop this share of the IP packets on `hop` (a value of HOPS), or
@@ -67,12 +138,8 @@ class Stack(abc.ABC):
         """Whether `restart_app` can really crash the app (an external app needs --restart-cmd)."""
         return True
 
-    def __enter__(self) -> "Stack":
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
+    def __enter__(self) -> Self:
+        self.start()
         return self
 
     def __exit__(

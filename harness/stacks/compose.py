@@ -145,6 +145,7 @@ class ComposeStack(Stack):
         project: str | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        super().__init__()
         check_app_env(app_env or {})
         self.app_env = {"E2E": "true", **dict(app_env or {})}
         self.project = project or f"simcity-{secrets.token_hex(4)}"
@@ -155,7 +156,6 @@ class ComposeStack(Stack):
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._dir: Path | None = None
         self._client: docker.DockerClient | None = None
-        self._endpoints: StackEndpoints | None = None
         self._app_id: str | None = None
         self._proxy_ip: str | None = None
         self._loss: dict[str, float] = {}  # hop -> probability currently applied
@@ -167,10 +167,9 @@ class ComposeStack(Stack):
     # --- what the harness sees ------------------------------------------------------------------
 
     @property
-    def endpoints(self) -> StackEndpoints:
-        if self._endpoints is None:
-            raise StackStartError("the Compose stack is not started")
-        return self._endpoints
+    def restartable(self) -> bool:
+        # One Compose project (name, secrets) per stack: a new ComposeStack gets fresh ones.
+        return False
 
     @property
     def images(self) -> str:
@@ -189,7 +188,7 @@ class ComposeStack(Stack):
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> StackEndpoints:
+    def _start(self) -> StackEndpoints:
         self._client = self._docker()
         self.image_choices = self._choose_images()
         for choice in self.image_choices.values():
@@ -211,7 +210,7 @@ class ComposeStack(Stack):
         self._proxy_ip = self._ip(toxiproxy)
         app_port = self._host_port(toxiproxy, self._app_listen)
         app_url = f"http://127.0.0.1:{app_port}"
-        self._endpoints = StackEndpoints(
+        endpoints = StackEndpoints(
             app_url=app_url,
             rest_url=f"http://127.0.0.1:{self._host_port(containers['rest'], REST_PORT)}",
             service_key=mint_key(self.jwt_secret, "service_role"),
@@ -222,9 +221,9 @@ class ComposeStack(Stack):
                           f"{self._host_port(containers['db'], DB_PORT)}/postgres"),
         )
         wait_healthy(f"{app_url}/health", what="app through the proxy")
-        return self._endpoints
+        return endpoints
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Lift packet loss, `down -v --remove-orphans` (bounded, Ctrl-C cannot cut it short), and
         if that failed remove what carries the project's label through the SDK."""
         try:
@@ -238,7 +237,6 @@ class ComposeStack(Stack):
                 self._down()
         finally:
             self._started = False
-            self._endpoints = None
             if self._client is not None:
                 self._client.close()
                 self._client = None

@@ -50,6 +50,7 @@ class ExternalStack(Stack):
         restart_cmd: str | None = None, proxy: bool = False,
         db_upstream: str | None = None, db_listen: str | None = None, health_timeout_s: float = 30.0,
     ) -> None:
+        super().__init__()
         for flag, url in (("--target-url", target_url), ("--rest-url", rest_url)):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise UsageError(f"{flag} must be an http(s) URL, got {url!r}")
@@ -66,13 +67,6 @@ class ExternalStack(Stack):
         self.db_listen = host_port("--db-listen", db_listen or DEFAULT_DB_LISTEN) if db_upstream else None
         self.health_timeout_s = health_timeout_s
         self._exit = ExitStack()
-        self._endpoints: StackEndpoints | None = None
-
-    @property
-    def endpoints(self) -> StackEndpoints:
-        if self._endpoints is None:
-            raise StackStartError("the external stack is not started")
-        return self._endpoints
 
     def describe(self) -> str:
         extra = " behind simcity-toxiproxy" if self.proxy else ""
@@ -91,16 +85,15 @@ class ExternalStack(Stack):
     def can_crash(self) -> bool:
         return bool(self.restart_cmd)
 
-    def start(self) -> StackEndpoints:
+    def _start(self) -> StackEndpoints:
         app_url, proxy_api, names = self.target_url, None, {}
         if self.proxy:
             app_url, proxy_api, names = self._start_proxy()
         # After the proxy: an app whose database sits behind it cannot be healthy before it listens.
         what = f"target app (its database through {self.db_listen})" if self.db_listen else "target app"
         wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what=what)
-        self._endpoints = StackEndpoints(app_url=app_url, rest_url=self.rest_url, service_key=self._service_key,
-                                         proxy_api_url=proxy_api, proxy_names=names)
-        return self._endpoints
+        return StackEndpoints(app_url=app_url, rest_url=self.rest_url, service_key=self._service_key,
+                              proxy_api_url=proxy_api, proxy_names=names)
 
     def _start_proxy(self) -> tuple[str, str, dict[str, str]]:
         """simcity-toxiproxy with proxy `app` (any free port) in front of the app and, with
@@ -147,9 +140,8 @@ class ExternalStack(Stack):
             wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what="target app")
         return time.monotonic() - started
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._exit.close()
-        self._endpoints = None
 
 
 @dataclass(frozen=True)

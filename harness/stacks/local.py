@@ -50,6 +50,7 @@ class LocalStack(Stack):
         seed: int | None = None,
         distance: Mapping[str, int] | None = None,
     ) -> None:
+        super().__init__()
         unknown = set(distance or {}) - set(DISTANCE_HOPS)
         if unknown:
             raise UsageError(f"distance: unknown hop(s) {', '.join(sorted(unknown))}; known: {', '.join(DISTANCE_HOPS)}")
@@ -63,17 +64,15 @@ class LocalStack(Stack):
         self._root = root
         self._own_root = root is None
         self._exit = ExitStack()
-        self._endpoints: StackEndpoints | None = None
         self._app: ManagedProcess | None = None
         self._processes: list[ManagedProcess] = []
         self._postgres: LocalPostgres | None = None
         self.jwt_secret = new_jwt_secret()
 
     @property
-    def endpoints(self) -> StackEndpoints:
-        if self._endpoints is None:
-            raise StackStartError("the local stack is not started")
-        return self._endpoints
+    def restartable(self) -> bool:
+        # A root of the caller's keeps the first start's PostgreSQL data dir; an own one is new each time.
+        return self._own_root
 
     @property
     def root(self) -> Path:
@@ -89,7 +88,7 @@ class LocalStack(Stack):
         self._processes.append(process)
         return self._exit.enter_context(process)
 
-    def start(self) -> StackEndpoints:
+    def _start(self) -> StackEndpoints:
         # Imported here: each service package is only needed once a local stack really starts.
         from booking_app.spawn import app_process  # noqa: PLC0415
         from simcity_rest.spawn import rest_process  # noqa: PLC0415
@@ -141,7 +140,7 @@ class LocalStack(Stack):
             except StackStartError as exc:
                 self._name_a_dead_database(exc)
                 raise
-        self._endpoints = StackEndpoints(
+        return StackEndpoints(
             app_url=app_url,
             rest_url=rest_url,
             service_key=mint_key(self.jwt_secret, "service_role"),
@@ -149,7 +148,6 @@ class LocalStack(Stack):
             proxy_names={"client-app": APP_PROXY, "app-db": DB_PROXY} if self.with_app else {"app-db": DB_PROXY},
             database_url=database_url,
         )
-        return self._endpoints
 
     def _far_away(self, upstreams: Mapping[str, str]) -> dict[str, str]:
         """Start the WAN proxy: for each hop of `distance`, a listener whose answers arrive that
@@ -197,11 +195,10 @@ class LocalStack(Stack):
     def app_log_tail(self, lines: int = 20) -> str:
         return self._app.log_tail(lines) if self._app else ""
 
-    def close(self) -> None:
+    def _close(self) -> None:
         try:
             self._exit.close()
         finally:
-            self._endpoints = None
             if self._own_root and self._root is not None:
                 shutil.rmtree(self._root, ignore_errors=True)
                 self._root = None
