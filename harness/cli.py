@@ -5,7 +5,6 @@ FAIL), 130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import json
 import re
@@ -34,7 +33,7 @@ from harness.runs_index import REPORTS_ROOT, after_run, find_runs, write_index
 from harness.stacks.base import Stack
 from harness.stacks.reaper import mark_this_process, reap_orphans, sweep_before_starting
 from harness.stacks.select import choose_stack, external_target
-from harness.terminal import display_path, make_console, print_verdict, progress_display, starting
+from harness.terminal import display_path, make_console, print_verdict, progress_display, started
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 STATE_DIR = Path(".simcity")
@@ -226,9 +225,7 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
               file=sys.stderr)
 
     sweep_before_starting()
-    with contextlib.ExitStack() as running:
-        with starting(f"starting the {stack.kind} stack", disable=args.json):
-            running.enter_context(stack)
+    with started(stack, disable=args.json):
         console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
         secrets.append(stack.endpoints.service_key)
         result = _run_with_progress(stack, config, console, quiet=args.json, on_stop=save_partial)
@@ -302,7 +299,7 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
         mark_this_process(detached=True)  # what it leaves running is no orphan: no sweep stops it
         stack = LocalStack(app_env, with_app=not args.no_app)
     STATE_DIR.mkdir(exist_ok=True)
-    with stack:
+    with started(stack, disable=False):
         ends = stack.endpoints
         lines = {
             "SIMCITY_TARGET_URL": ends.app_url if not args.no_app else "",
@@ -320,7 +317,7 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
             handle.writelines(f"{k}={v}\n" for k, v in lines.items())
         stack.detach(state_file)
     console.print(f"{stack.kind} stack up: {stack.describe()}", highlight=False, markup=False)
-    console.print(f"env file (mode 0600): {env_file.resolve()}")
+    console.print(f"env file (mode 0600): {display_path(env_file)}", highlight=False, markup=False)
     for key, value in lines.items():
         if key != "SIMCITY_SERVICE_KEY" and value:
             console.print(f"  {key}={value}", highlight=False)
