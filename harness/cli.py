@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import re
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -104,8 +104,6 @@ step actions (--steps, comma-separated):
   before it: restart_simcity(+40ms), cut(client-app+120ms) ({", ".join(sorted(a.value for a in AIMABLE))}).
 """
 
-STACK_KINDS = ("auto", "local", "compose", "external")
-
 
 def build_parser() -> Parser:
     parser = Parser(prog="simcity", description="SimCity: certify that a booking system never double-books "
@@ -131,7 +129,7 @@ def build_parser() -> Parser:
     sc1.add_argument("--slots", type=int, default=1,
                      help="independent slots attacked in one run, each its own SC-1 instance (default 1, the "
                           "seed's scenario)")
-    sc1.add_argument("--stack", choices=STACK_KINDS, default="auto",
+    sc1.add_argument("--stack", choices=cli_tools.STACK_KINDS, default="auto",
                      help="where the target runs: local (embedded, no Docker), compose (Docker Compose), external "
                           "(your own app: --target-url, --rest-url); auto: compose where a Docker engine answers, "
                           "else local (default)")

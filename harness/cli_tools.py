@@ -109,7 +109,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     certify.add_argument("--shard", default="1/1", help="run only shard i of n (1-based), e.g. 2/4")
     certify.add_argument("--stack", choices=STACK_KINDS, default="auto",
                          help="stack kind every run gets a fresh one of (default auto: compose where a Docker "
-                         "engine answers, else local)")
+                         "engine answers, else local); external: your own app, named by the flags below")
     certify.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                          help="environment of the app, e.g. BOOKING_STRATEGY=atomic (repeatable)")
     add_external_flags(certify, release=True)
