@@ -106,3 +106,9 @@ def test_a_truncated_history_and_a_bad_op_are_one_line(tmp_path: Path) -> None:
 def test_a_dir_without_a_history(tmp_path: Path) -> None:
     proc = simcity("check", str(tmp_path))
     assert proc.returncode == 2 and f"{tmp_path}: no history.jsonl in it" in proc.stderr
+
+
+def test_a_certificate_dir_points_at_its_runs(tmp_path: Path) -> None:
+    (tmp_path / "certificate.json").write_text("{}")
+    proc = simcity("check", str(tmp_path))
+    assert proc.returncode == 2 and "(a certificate: each run has one, under runs/)" in proc.stderr
