@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.certificate import CERT_FILE, RUNS_DIR
 from harness.checker import Validity, Verdict, check
 from harness.errors import HistoryFormatError, UsageError
 from harness.history import History
@@ -56,8 +57,10 @@ def read_history(path: Path) -> tuple[Path, History]:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        where = f"{path}: no {HISTORY_FILE} in it" if path.is_dir() else f"{path}: no such file"
-        raise UsageError(where) from None
+        if not path.is_dir():
+            raise UsageError(f"{path}: no such file") from None
+        hint = f" (a certificate: each run has one, under {RUNS_DIR}/)" if (path / CERT_FILE).is_file() else ""
+        raise UsageError(f"{path}: no {HISTORY_FILE} in it{hint}") from None
     except OSError as exc:
         raise UsageError(f"{file}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:

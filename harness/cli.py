@@ -5,11 +5,10 @@ FAIL), 130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import json
-import re
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -34,7 +33,7 @@ from harness.runs_index import REPORTS_ROOT, after_run, find_runs, write_index
 from harness.stacks.base import Stack
 from harness.stacks.reaper import mark_this_process, reap_orphans, sweep_before_starting
 from harness.stacks.select import choose_stack, external_target
-from harness.terminal import display_path, make_console, print_verdict, progress_display, starting
+from harness.terminal import display_path, make_console, print_verdict, progress_display, started
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 STATE_DIR = Path(".simcity")
@@ -105,8 +104,6 @@ step actions (--steps, comma-separated):
   before it: restart_simcity(+40ms), cut(client-app+120ms) ({", ".join(sorted(a.value for a in AIMABLE))}).
 """
 
-STACK_KINDS = ("auto", "local", "compose", "external")
-
 
 def build_parser() -> Parser:
     parser = Parser(prog="simcity", description="SimCity: certify that a booking system never double-books "
@@ -132,7 +129,7 @@ def build_parser() -> Parser:
     sc1.add_argument("--slots", type=int, default=1,
                      help="independent slots attacked in one run, each its own SC-1 instance (default 1, the "
                           "seed's scenario)")
-    sc1.add_argument("--stack", choices=STACK_KINDS, default="auto",
+    sc1.add_argument("--stack", choices=cli_tools.STACK_KINDS, default="auto",
                      help="where the target runs: local (embedded, no Docker), compose (Docker Compose), external "
                           "(your own app: --target-url, --rest-url); auto: compose where a Docker engine answers, "
                           "else local (default)")
@@ -226,9 +223,7 @@ def cmd_sc1(args: argparse.Namespace, console: Console) -> int:
               file=sys.stderr)
 
     sweep_before_starting()
-    with contextlib.ExitStack() as running:
-        with starting(f"starting the {stack.kind} stack", disable=args.json):
-            running.enter_context(stack)
+    with started(stack, disable=args.json):
         console.print(f"SC-1 on {stack.describe()}", highlight=False, markup=False)
         secrets.append(stack.endpoints.service_key)
         result = _run_with_progress(stack, config, console, quiet=args.json, on_stop=save_partial)
@@ -302,7 +297,7 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
         mark_this_process(detached=True)  # what it leaves running is no orphan: no sweep stops it
         stack = LocalStack(app_env, with_app=not args.no_app)
     STATE_DIR.mkdir(exist_ok=True)
-    with stack:
+    with started(stack, disable=False):
         ends = stack.endpoints
         lines = {
             "SIMCITY_TARGET_URL": ends.app_url if not args.no_app else "",
@@ -320,7 +315,7 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
             handle.writelines(f"{k}={v}\n" for k, v in lines.items())
         stack.detach(state_file)
     console.print(f"{stack.kind} stack up: {stack.describe()}", highlight=False, markup=False)
-    console.print(f"env file (mode 0600): {env_file.resolve()}")
+    console.print(f"env file (mode 0600): {display_path(env_file)}", highlight=False, markup=False)
     for key, value in lines.items():
         if key != "SIMCITY_SERVICE_KEY" and value:
             console.print(f"  {key}={value}", highlight=False)

@@ -41,7 +41,7 @@ from harness.stacks.base import Stack, check_app_env
 from harness.stacks.external import DEFAULT_DB_LISTEN, RESTART_ENV_TARGET_URL, ExternalTarget
 from harness.stacks.select import external_target
 from harness.stacks.reaper import sweep_before_starting
-from harness.terminal import display_path, make_console, progress_display
+from harness.terminal import display_path, make_console, progress_display, started
 
 COMMANDS = ("certify", "replay", "shrink", "fault")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
@@ -109,7 +109,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     certify.add_argument("--shard", default="1/1", help="run only shard i of n (1-based), e.g. 2/4")
     certify.add_argument("--stack", choices=STACK_KINDS, default="auto",
                          help="stack kind every run gets a fresh one of (default auto: compose where a Docker "
-                         "engine answers, else local)")
+                         "engine answers, else local); external: your own app, named by the flags below")
     certify.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                          help="environment of the app, e.g. BOOKING_STRATEGY=atomic (repeatable)")
     add_external_flags(certify, release=True)
@@ -348,7 +348,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     stack = make_stack(kind, app_env)
     progress = _progress(console, "replay")
     sweep_before_starting()
-    with stack, progress:
+    with started(stack, disable=not console.is_terminal), progress:
         console.print(f"on {stack.describe()}", highlight=False, markup=False)
         task = progress.add_task("", total=len(info.schedule))
 
@@ -391,7 +391,7 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
     stack = make_stack(kind, app_env)
     progress = _progress(console, "shrink")
     sweep_before_starting()
-    with stack, progress:
+    with started(stack, disable=not console.is_terminal), progress:
         task = progress.add_task("", total=args.budget_runs)
 
         def on_trial(runs: int, length: int, failed: bool) -> None:

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from harness.certificate import CERT_FILE as CERTIFICATE, HTML_FILE as CERTIFICATE_PAGE
+from harness.runinfo import RUN_FILE as RUN_INFO, VERDICT_FILE as RUN_VERDICT
+
 REPORTS_ROOT = Path("reports")
 LATEST = "latest"
 INDEX = "index.html"
-RUN_VERDICT, RUN_INFO, RUN_PAGE = "verdict.json", "run.json", "report.html"
-CERTIFICATE, CERTIFICATE_PAGE = "certificate.json", "certificate.html"
+RUN_PAGE = "report.html"
 
 
 @dataclass(frozen=True)

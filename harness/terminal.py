@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -19,6 +20,9 @@ from rich.progress import (
 from rich.text import Text
 
 from harness.checker import Validity
+
+if TYPE_CHECKING:
+    from harness.stacks.base import Stack
 
 VERDICT_STYLE = {Validity.PASS: "bold green", Validity.FAIL: "bold red", Validity.INCONCLUSIVE: "bold yellow"}
 
@@ -68,10 +72,12 @@ def progress_display(label: str | ProgressColumn, *, disable: bool, bar_width: i
 
 
 @contextlib.contextmanager
-def starting(what: str, *, disable: bool) -> Iterator[None]:
-    """A spinner and a clock while `what` goes on (a stack starting: seconds with nothing else to show)."""
+def started(stack: Stack, *, disable: bool) -> Iterator[Stack]:
+    """`with stack:`, with a spinner and a clock while it starts (seconds with nothing else to show)."""
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), ClockColumn(),
                         console=make_console(stderr=True), transient=True, disable=disable)
-    with progress:
-        progress.add_task(what, total=None)
-        yield
+    with contextlib.ExitStack() as running:
+        with progress:
+            progress.add_task(f"starting the {stack.kind} stack", total=None)
+            running.enter_context(stack)
+        yield stack

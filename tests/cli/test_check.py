@@ -46,6 +46,18 @@ def test_a_pass_history_file_passes(tmp_path: Path) -> None:
     assert summary["recorded"] is None and summary["ops"] > 0
 
 
+def test_a_history_without_a_definite_answer_is_inconclusive_exit_3(tmp_path: Path) -> None:
+    b = Builder()
+    b.answer(b.invoke(Process.C1), None, error="timeout")  # unknown outcome, and nothing after it
+    b.settle()
+    b.snap(SlotState.FREE)
+    path = tmp_path / "history.jsonl"
+    path.write_text(to_jsonl(b.history()))
+    proc = simcity("check", str(path))
+    assert proc.returncode == 3, proc.stderr
+    assert "SC-1 INCONCLUSIVE (no verdict on the app)" in proc.stdout and "INCONCLUSIVE - history:" in proc.stdout
+
+
 def test_a_verdict_that_changed_is_said_and_out_writes_a_fresh_report(tmp_path: Path) -> None:
     report = double_booking_dir(tmp_path / "run")
     (report / "run.json").write_text('{"format": "simcity-run/1"}\n')
@@ -94,3 +106,9 @@ def test_a_truncated_history_and_a_bad_op_are_one_line(tmp_path: Path) -> None:
 def test_a_dir_without_a_history(tmp_path: Path) -> None:
     proc = simcity("check", str(tmp_path))
     assert proc.returncode == 2 and f"{tmp_path}: no history.jsonl in it" in proc.stderr
+
+
+def test_a_certificate_dir_points_at_its_runs(tmp_path: Path) -> None:
+    (tmp_path / "certificate.json").write_text("{}")
+    proc = simcity("check", str(tmp_path))
+    assert proc.returncode == 2 and "(a certificate: each run has one, under runs/)" in proc.stderr
