@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -53,7 +54,7 @@ class ManagedProcess:
         self._log_dir = log_dir
         self._own_log_dir = log_dir is None
         self.log_path: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Any = None  # what _spawn made: a Popen here
 
     @classmethod
     def python_module(cls, name: str, module: str, *args: str, **kwargs: object) -> "ManagedProcess":
@@ -65,7 +66,26 @@ class ManagedProcess:
         return self._proc.pid if self._proc else None
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._returncode() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """How it ended (negative: killed by that signal); None while it runs or before a start."""
+        return self._returncode()
+
+    # How the process is made, watched and reaped: a child of this process here; a subclass may
+    # have another process fork it (booking_app.spawn's warm template) and keep the rest as is.
+    def _spawn(self, log: Any) -> Any:
+        return subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _returncode(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    def _wait(self, timeout_s: float) -> None:
+        """Until the process has ended and is reaped; subprocess.TimeoutExpired after `timeout_s`."""
+        if self._proc is not None:
+            self._proc.wait(timeout=timeout_s)
 
     def start(self, *, wait_healthy: bool = True) -> "ManagedProcess":
         if self._log_dir is None:
@@ -74,10 +94,7 @@ class ManagedProcess:
         self.log_path = self._log_dir / f"{self.name}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
-            self._proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )
+            self._proc = self._spawn(log)
         finally:
             log.close()
         try:
@@ -96,9 +113,10 @@ class ManagedProcess:
         deadline = started + (timeout_s or self.ready_timeout_s)
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
-                if self._proc is not None and self._proc.poll() is not None:
+                code = self._returncode()
+                if code is not None:
                     raise StackStartError(
-                        f"{self.name} exited with code {self._proc.returncode} while starting; "
+                        f"{self.name} exited with code {code} while starting; "
                         f"log tail: {self.log_tail()}"
                     )
                 if self._probe(client, serving_only):
@@ -136,11 +154,14 @@ class ManagedProcess:
             pass
 
     def kill(self) -> None:
-        """SIGKILL the process and everything it spawned; reap it."""
+        """SIGKILL the process and everything it spawned; reap it, and return only once every
+        process of its group is gone (a worker still dying would hold the port its successor
+        binds, and must never overlap with it)."""
         if self._proc is None:
             return
         self._signal_group(signal.SIGKILL)
-        self._proc.wait(timeout=10)
+        self._wait(10)
+        group_gone(self._proc.pid, timeout_s=10)
 
     def restart(self, *, wait_healthy: bool = True) -> float:
         """Crash (SIGKILL) and respawn; return the seconds from the kill until ready again."""
@@ -153,10 +174,10 @@ class ManagedProcess:
         """SIGTERM, then SIGKILL after the grace period."""
         if self._proc is None:
             return
-        if self._proc.poll() is None:
+        if self._returncode() is None:
             self._signal_group(signal.SIGTERM)
             try:
-                self._proc.wait(timeout=grace_s)
+                self._wait(grace_s)
             except subprocess.TimeoutExpired:
                 self.kill()
         # Workers may outlive their parent on SIGTERM races; never leave any behind.
@@ -178,3 +199,29 @@ class ManagedProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def group_gone(pgid: int, *, timeout_s: float) -> bool:
+    """Wait until no live process is left in process group `pgid` (zombies are dead: their
+    sockets are closed; whoever adopted them reaps them); False if some still live at the end."""
+    deadline = time.monotonic() + timeout_s
+    while _live_members(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _live_members(pgid: int) -> bool:
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
+                state, _ppid, pgrp = handle.read().rsplit(b")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state not in (b"Z", b"X"):
+            return True
+    return False

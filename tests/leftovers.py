@@ -34,3 +34,17 @@ def processes_in(tmpdir: Path) -> list[psutil.Process]:
         except psutil.Error:  # gone meanwhile, or not ours to read
             continue
     return found
+
+
+def booking_app_masters(pid: int) -> list[psutil.Process]:
+    """The booking apps' master processes among `pid`'s descendants: the processes their warm
+    template (booking_app.template) forked. Each master's own children are its workers."""
+    masters = []
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            parent = process.parent()
+            if parent is not None and parent.cmdline()[-2:] == ["-m", "booking_app.template"]:
+                masters.append(process)
+        except psutil.Error:
+            continue
+    return masters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import socket
 import uuid
@@ -30,9 +32,10 @@ def test_health_is_200_json_while_the_database_answers(client: httpx.Client) -> 
 def test_the_app_runs_as_two_processes(atomic_app: RunningApp) -> None:
     # Bugs of process-local state only show with several processes, as in production.
     assert atomic_app.process.pid is not None
-    children = psutil.Process(atomic_app.process.pid).children(recursive=True)
-    # uvicorn's workers are multiprocessing spawns (its resource tracker is not a worker).
-    assert len([c for c in children if "spawn_main" in " ".join(c.cmdline())]) == 2
+    master = psutil.Process(atomic_app.process.pid)
+    workers = master.children(recursive=True)  # forked by the master: nothing else runs under it
+    assert len(workers) == 2 and all(w.ppid() == master.pid for w in workers)
+    assert os.getpgid(master.pid) == master.pid and all(os.getpgid(w.pid) == master.pid for w in workers)
 
 
 def test_fixtures_are_fresh_on_every_call(client: httpx.Client, atomic_app: RunningApp) -> None:

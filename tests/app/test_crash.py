@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -111,12 +113,63 @@ def test_sigterm_stops_all_workers_gracefully(doomed_app: RunningApp) -> None:
     while crash_app.process.running() and time.monotonic() < deadline:  # running() reaps on exit
         time.sleep(0.05)
     assert not crash_app.process.running()
-    assert crash_app.process._proc is not None and crash_app.process._proc.returncode == 0
+    assert crash_app.process.returncode == 0
 
     def alive() -> list[psutil.Process]:
         return [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
-    # Workers and multiprocessing's resource tracker follow their supervisor within moments.
+    # The workers follow their master within moments.
     while alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive()
+
+
+def test_a_restart_kills_every_process_of_the_app_and_forks_a_fresh_one(doomed_app: RunningApp) -> None:
+    """The warm template (booking_app.template) forks the app; a crash is still SIGKILL of the
+    app's whole process group, and the template is outside it."""
+    before = psutil.Process(doomed_app.process.pid)
+    old = [before, *before.children(recursive=True)]
+    template = before.parent()
+    assert template is not None and template.cmdline()[-2:] == ["-m", "booking_app.template"]
+    assert os.getpgid(template.pid) != before.pid
+    doomed_app.process.restart()
+    assert [p.pid for p in old if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    after = psutil.Process(doomed_app.process.pid)
+    assert after.pid not in {p.pid for p in old} and after.parent().pid == template.pid  # type: ignore[union-attr]
+    assert len(after.children()) == 2
+    assert doomed_app.process.returncode is None
+    with doomed_app.client() as client:
+        assert client.get("/health").status_code == 200
+
+
+OWNER_SCRIPT = """
+import sys
+from booking_app.spawn import app_process
+app = app_process(int(sys.argv[1]), sys.argv[2]).start()
+print(app.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_owner_takes_its_apps_along(postgres: LocalPostgres) -> None:
+    """kill -9 of the process that started the app: its template sees its stdin close and
+    SIGKILLs the app it forked, so nothing serves on."""
+    from harness.stacks._net import free_port  # noqa: PLC0415
+
+    owner = subprocess.Popen([sys.executable, "-c", OWNER_SCRIPT, str(free_port()), postgres.superuser_dsn],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        master = psutil.Process(int(owner.stdout.readline()))
+        app = [master, *master.children(recursive=True)]
+        assert len(app) == 3
+        app.append(master.parent())  # the template goes too  # type: ignore[arg-type]
+        owner.kill()
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in app) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [p.pid for p in app if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        if owner.poll() is None:
+            owner.kill()

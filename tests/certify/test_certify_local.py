@@ -16,7 +16,7 @@ import pytest
 
 from harness.runinfo import read_report_dir
 from tests.certify.conftest import error_lines, simcity, spawn, tiny_matrix
-from tests.leftovers import alive, private_tmpdir
+from tests.leftovers import alive, booking_app_masters, private_tmpdir
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -154,10 +154,10 @@ def test_a_stopped_certify_stops_every_stack(tmp_path: Path, signum: int) -> Non
                  env={"TMPDIR": str(private_tmp)})
     try:
         deadline = time.monotonic() + 180
-        while len(_apps(proc.pid)) < 2 and time.monotonic() < deadline:  # both stacks up, apps serving
+        while len(booking_app_masters(proc.pid)) < 2 and time.monotonic() < deadline:  # both stacks up, apps serving
             time.sleep(0.2)
         time.sleep(1.0)
-        apps = _apps(proc.pid)
+        apps = booking_app_masters(proc.pid)
         started = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signum)
         time.sleep(0.5)
@@ -174,13 +174,3 @@ def test_a_stopped_certify_stops_every_stack(tmp_path: Path, signum: int) -> Non
     assert left == [], err
 
 
-def _apps(pid: int) -> list[psutil.Process]:
-    """The booking apps' master processes among `pid`'s descendants."""
-    found = []
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            if child.cmdline()[-2:] == ["-m", "booking_app"]:
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found

@@ -27,7 +27,7 @@ from harness.history import Action, OpKind
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.local import LocalStack
 from harness.stacks.reaper import marked_processes
-from tests.leftovers import alive, private_tmpdir
+from tests.leftovers import alive, booking_app_masters, private_tmpdir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,7 @@ def test_a_stop_signal_during_the_settle_phase_leaves_the_run_so_far_and_nothing
                 break
         began = time.monotonic()
         started = psutil.Process(proc.pid).children(recursive=True)
-        masters = [p for p in started if "booking_app" in " ".join(p.cmdline())]
+        masters = booking_app_masters(proc.pid)
         app = [*masters, *(child for master in masters for child in master.children(recursive=True))]
         time.sleep(max(0.0, 2.0 - (time.monotonic() - began)))
         for process in app:
