@@ -210,13 +210,11 @@ class SC1Runner:
     def replay_command(self, seed: str, iterations: int, profile: str, slots: int, mix: str | None) -> str:
         """The `simcity sc1` command line that runs this again outside pytest."""
         from harness.runinfo import sc1_command  # noqa: PLC0415
+        from harness.stacks.select import external_target  # noqa: PLC0415
 
         extra: list[str] = ["--mix", mix] if mix else []
         if self.stack.kind == "external":
-            for name in ("target-url", "rest-url", "restart-cmd", "db-upstream", "db-listen"):
-                value = _setting(self.config, name)
-                extra += [f"--{name}", str(value)] if value else []
-            extra += ["--proxy"] if _setting(self.config, "proxy") else []
+            extra += external_target(_stack_args(self.config, {})).flags()
         app_env = self.app_env if self.stack.kind != "external" else {}
         return sc1_command(seed, profile, self.stack.kind, app_env, iterations=iterations, slots=slots, extra=extra)
 

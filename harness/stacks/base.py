@@ -47,15 +47,17 @@ class Stack(abc.ABC):
 
     The lifecycle lives here, once: `start()` refuses a stack that is already started (or closed,
     unless the kind can start again), a `start()` that fails releases what it got before the
-    error goes on, and `close()` may be called any number of times, from any thread. A kind only
-    says how it starts (`_start`) and how it lets go (`_close`)."""
+    error goes on, and `close()` may be called any number of times, from any thread, returning
+    once everything is released (also when another thread's close is the one doing it). A kind
+    only says how it starts (`_start`) and how it lets go (`_close`)."""
 
     kind: str = "abstract"
 
     def __init__(self) -> None:
         self._state = _State.NEW
         self._endpoints: StackEndpoints | None = None
-        self._lifecycle = threading.Lock()
+        self._lifecycle = threading.Lock()  # guards _state and _endpoints
+        self._releasing = threading.Lock()  # held while _close runs
 
     @abc.abstractmethod
     def _start(self) -> StackEndpoints:
@@ -98,6 +100,8 @@ class Stack(abc.ABC):
             if self._state is _State.CLOSED and not self.restartable:
                 raise UsageError(f"this {self.kind} stack was closed and cannot start again: make a new one")
             self._state = _State.STARTING
+        with self._releasing:  # a close still under way in another thread finishes first
+            pass
         try:
             endpoints = self._start()
         except BaseException:
@@ -108,20 +112,28 @@ class Stack(abc.ABC):
             if not closed_meanwhile:
                 self._state, self._endpoints = _State.STARTED, endpoints
         if closed_meanwhile:  # what came up after that close() must go too
-            self._close()
+            self._release()
             raise StackStartError(f"the {self.kind} stack was closed while it was starting")
         return endpoints
 
     def close(self) -> None:
         with self._lifecycle:
-            if self._state in (_State.NEW, _State.CLOSED):
+            state = self._state
+        if state is _State.NEW:
+            return
+        if state is _State.CLOSED:
+            # Closed already, or being closed by another thread: return once that is done. (On
+            # CPython 3.11 a thread whose join() a signal interrupted reads as not alive, so
+            # certify's main thread may close what is left while a worker still closes it.)
+            with self._releasing:
                 return
         self._release()
 
     def _release(self) -> None:
         with self._lifecycle:
             self._state, self._endpoints = _State.CLOSED, None
-        self._close()
+        with self._releasing:
+            self._close()
 
     def packet_loss(self, hop: str, probability: float | None) -> bool:
         """Optional capability: drop this share of the IP packets on `hop` (a value of HOPS), or

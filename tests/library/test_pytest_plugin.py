@@ -148,7 +148,11 @@ def test_infrastructure_trouble_in_a_run_is_an_error_not_a_failure(
     out = result.stdout.str()
     assert "RestUnreachableError" in out and "ERROR at call of test_booking_never_double_books" in out
     [saved] = re.findall(r"simcity: the run so far is saved: (\S+)", out)
-    assert json.loads((Path(saved).parent / "verdict.json").read_text())["valid"] == "INCONCLUSIVE"
+    verdict = json.loads((Path(saved).parent / "verdict.json").read_text())
+    assert verdict["valid"] == "INCONCLUSIVE"
+    assert verdict["replay_command"] == (
+        f"simcity sc1 --seed sc1-1 --iterations 50 --slots 4 --profile default --stack external "
+        f"--target-url {served.app_direct_url} --rest-url {refused} --restart-cmd true")
     assert key not in out
 
 

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from harness.errors import StackStartError, UsageError
+from harness.stacks.base import Stack, StackEndpoints
 from harness.stacks.compose import ComposeStack
 from harness.stacks.external import ExternalStack
 from harness.stacks.local import LocalStack
@@ -133,3 +134,44 @@ def test_a_stack_closed_while_it_starts_stops_what_came_up_after(app: ThreadingH
     starter.join(timeout=30)
     assert [str(exc) for exc in raised] == ["the external stack was closed while it was starting"]
     assert children() == [] and not stack.started
+
+
+class GatedStack(Stack):
+    """The smallest kind of stack: its close takes until the test opens a gate. It checks the
+    base class's lifecycle alone; every other test here runs real stacks."""
+
+    kind = "gated"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.closing = threading.Event()
+        self.released = 0
+
+    def _start(self) -> StackEndpoints:
+        return StackEndpoints(app_url="http://127.0.0.1:9", rest_url="http://127.0.0.1:9", service_key="")
+
+    def _close(self) -> None:
+        self.closing.set()
+        assert self.gate.wait(timeout=30)
+        self.released += 1
+
+    def restart_app(self, *, wait_healthy: bool = True) -> float:
+        return 0.0
+
+
+def test_a_close_returns_only_once_a_close_under_way_in_another_thread_is_done() -> None:
+    stack = GatedStack()
+    stack.start()
+    first = threading.Thread(target=stack.close)
+    first.start()
+    assert stack.closing.wait(timeout=30)
+    second = threading.Thread(target=stack.close)
+    second.start()
+    second.join(timeout=0.3)
+    assert second.is_alive()  # waiting for the first close, not returning as if all were released
+    stack.gate.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert not first.is_alive() and not second.is_alive()
+    assert stack.released == 1  # released once
