@@ -198,7 +198,8 @@ def test_a_later_stall_is_not_lifted_by_an_earlier_ones_timer(stack: LocalStack,
     seen: list[tuple[int, float, set[str]]] = []
 
     def look(done: int, total: int, step: str) -> None:
-        seen.append((done, time.monotonic(), toxic_names(proxies, DB_PROXY)))
+        if not step.startswith("settle:"):  # the settle phase heals everything: no look at a stall there
+            seen.append((done, time.monotonic(), toxic_names(proxies, DB_PROXY)))
 
     steps = ("stall(app-db)", "heal(app-db)", "no_op()", "no_op()", "stall(app-db)", "no_op()", "no_op()",
              "no_op()")
