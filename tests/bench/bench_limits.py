@@ -1,0 +1,110 @@
+"""SC-1 against its physical limit: each figure of issue 15's table beside the anchor it is bounded
+by, measured in the same run (a bare `python -c pass` process start for a restart; the same
+SELECT over a direct connection for a REST read), as median of several runs, with the target.
+
+A figure whose part cannot run here (no Docker engine for the Compose restart) says so."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.certify import Certifier, CertifyPlan
+from harness.matrix import load_matrix
+from harness.runner import RunConfig, run_sc1
+from harness.shard import WHOLE
+from harness.stacks.local import LocalStack
+from harness.stacks.select import compose_available
+from tests.bench.stats import percentile
+
+RESTARTS = 15
+SC1_SHORT_RUNS = 3
+PROCESS_STARTS = 10
+ATOMIC = {"BOOKING_STRATEGY": "atomic"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: str
+    anchor: str = "-"
+    ratio: str = "-"
+    target: str = "-"
+
+
+def process_start_s() -> float:
+    """The floor of any restart: a bare interpreter start, median of several."""
+    took = []
+    for _ in range(PROCESS_STARTS):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        took.append(time.monotonic() - started)
+    return statistics.median(took)
+
+
+def restart_figure(name: str, took: list[float], anchor_s: float, target: str) -> Figure:
+    p50 = statistics.median(took)
+    return Figure(name, f"p50 {p50:.3f} s, p99 {percentile(took, 0.99):.3f} s ({len(took)} crashes)",
+                  f"python -c pass {anchor_s:.3f} s", f"{p50 / anchor_s:.1f}x", target)
+
+
+def local_figures(anchor_s: float) -> list[Figure]:
+    figures = []
+    with LocalStack(ATOMIC) as stack:
+        took = [stack.restart_app() for _ in range(RESTARTS)]
+        figures.append(restart_figure("restart-to-healthy, local (2 workers)", took, anchor_s, "p50 <= 0.3 s"))
+        short = [run_sc1(stack, RunConfig(seed="sc1-1", iterations=50)) for _ in range(SC1_SHORT_RUNS)]
+        long = run_sc1(stack, RunConfig(seed="sc1-1", iterations=500))
+    cpu_50 = statistics.median(r.harness_cpu_s / 50 * 1000 for r in short)
+    cpu_500 = long.harness_cpu_s / 500 * 1000
+    figures += [
+        Figure("harness CPU per action (waits excluded)", f"{cpu_50:.2f} ms at 50, {cpu_500:.2f} ms at 500",
+               target="<= 1 ms, flat in the run's length"),
+        Figure("SC-1 50 iterations, local, wall", f"{statistics.median(r.wall_s for r in short):.2f} s "
+               f"(median of {SC1_SHORT_RUNS})", target="<= 3 s"),
+        Figure("SC-1 500 iterations, local, wall", f"{long.wall_s:.1f} s ({long.crashes} crashes)",
+               target="<= 25 s"),
+    ]
+    return figures
+
+
+def compose_figure(anchor_s: float) -> Figure:
+    name = "restart-to-healthy, Compose (2 workers)"
+    if not compose_available():
+        return Figure(name, "not measured: no Docker engine answers", target="p50 <= 0.8 s")
+    from harness.stacks.compose import ComposeStack  # noqa: PLC0415 - needs docker
+
+    with ComposeStack(ATOMIC, log=lambda line: None) as stack:
+        took = [stack.restart_app() for _ in range(RESTARTS)]
+    return restart_figure(name, took, anchor_s, "p50 <= 0.8 s")
+
+
+def certify_figure() -> Figure:
+    matrix = load_matrix("default")
+    with tempfile.TemporaryDirectory(prefix="bench-limits-") as out:
+        plan = CertifyPlan(matrix, WHOLE, "local", ATOMIC, Path(out), 2, lambda: LocalStack(ATOMIC))
+        started = time.monotonic()
+        cert = Certifier(plan, Console(quiet=True)).run()
+        wall = time.monotonic() - started
+    return Figure(f"certify default matrix ({len(matrix)} runs), --jobs 2", f"{wall:.1f} s ({cert.status.value})",
+                  target="<= 45 s")
+
+
+def main() -> None:
+    anchor_s = process_start_s()
+    figures = [*local_figures(anchor_s), compose_figure(anchor_s), certify_figure()]
+    widths = [max(len(getattr(f, col)) for f in figures) for col in ("name", "value", "anchor", "ratio")]
+    for figure in figures:
+        cells = [getattr(figure, col).ljust(w) for col, w in zip(("name", "value", "anchor", "ratio"), widths)]
+        print(" | ".join([*cells, figure.target]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
