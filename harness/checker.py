@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 
-from harness.contract import Answer, BookingStatus, SlotSnapshot, SlotState, answered_booking_id
+from harness.contract import Answer, BookingStatus, CrashCheck, SlotSnapshot, SlotState, answered_booking_id, crash_check_of
 from harness.history import Action, Fixture, History, Op, OpKind, Process
 
 
@@ -278,6 +278,10 @@ class _Run:
             return
         if op.action is Action.SETTLE and op.details.error:
             self.settle_error = op.details.error
+        if (op.action is Action.RESTART_SIMCITY and op.invoke_index in self.crashes
+                and crash_check_of(op.details.params) is CrashCheck.NOT_RESTARTED):
+            # The app's boot id says it never went down (CONTRACT.md section 4): nothing to blame on it.
+            self.crashes.remove(op.invoke_index)
         if op.action.is_booking:
             self.answer(op)
         if op.snapshot is not None:

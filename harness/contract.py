@@ -227,3 +227,34 @@ def _optional_str(obj: dict[str, JSON], key: str, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise MalformedSnapshotError(f"{where}.{key}: expected a timestamp string, got {value!r}")
     return value
+
+
+# --- section 4: a crash, verified by the app's boot id -----------------------------------------
+
+# The crash op's param that says what the boot id showed.
+CRASH_CHECK_PARAM = "boot_id"
+
+
+class CrashCheck(str, Enum):
+    """What the app's optional /health `boot_id` says of a crash: a new id proves the app started
+    again; the same id proves it did not (the crash does not count); no id leaves it unverified."""
+
+    RESTARTED = "changed"
+    NOT_RESTARTED = "unchanged"
+    UNVERIFIED = "not given"
+
+
+def crash_check(before: str | None, after: str | None) -> CrashCheck:
+    """The boot id before the kill and once the app answers again."""
+    if before is None or after is None:
+        return CrashCheck.UNVERIFIED
+    return CrashCheck.RESTARTED if before != after else CrashCheck.NOT_RESTARTED
+
+
+def crash_check_of(params: Sequence[tuple[str, Any]]) -> CrashCheck | None:
+    """The check a completed crash op recorded (None: recorded before SimCity checked)."""
+    value = dict(params).get(CRASH_CHECK_PARAM)
+    try:
+        return CrashCheck(value) if value is not None else None
+    except ValueError:
+        return None

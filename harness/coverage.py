@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.faults import FAULT_ACTIONS
-from harness.contract import BookingStatus
+from harness.contract import BookingStatus, CrashCheck, crash_check_of
 from harness.history import Action, History, Hop, Op, OpKind
 
 POINTS = ("before_first_booking", "before_commit", "after_commit_before_answer", "during_replay",
@@ -38,6 +38,10 @@ def empty() -> Coverage:
         "crashes": 0,
         "crash_points": dict.fromkeys(POINTS, 0),
         "crashes_after_confirmation": 0,
+        # By the app's boot id (CONTRACT.md section 4): restarts that left it running (not counted
+        # as crashes), and crashes it gave no id to prove.
+        "crashes_not_restarted": 0,
+        "crashes_unverified": 0,
         "faults": {a.value: 0 for a in sorted(FAULT_ACTIONS, key=lambda a: a.value)},
         "fault_hops": {h.value: 0 for h in Hop},
         "fault_points": dict.fromkeys(POINTS, 0),
@@ -53,6 +57,8 @@ def of_history(history: History) -> Coverage:
     cov = empty()
     cov["runs"] = 1
     answers = {op.invoke_index: op.kind for op in history.ops if op.invoke_index is not None}
+    crash_checks = {op.invoke_index: crash_check_of(op.details.params) for op in history.ops
+                    if op.action is Action.RESTART_SIMCITY and op.invoke_index is not None}
     landing = _Landing(history)
     confirmed_seen = False
     settling = False
@@ -76,6 +82,11 @@ def of_history(history: History) -> Coverage:
             continue
         cov["actions"] += 1
         if op.action is Action.RESTART_SIMCITY:
+            check = crash_checks.get(op.index)
+            if check is CrashCheck.NOT_RESTARTED:
+                cov["crashes_not_restarted"] += 1
+                continue
+            cov["crashes_unverified"] += check is CrashCheck.UNVERIFIED
             cov["crashes"] += 1
             cov["crash_points"][landing.at(op.index)] += 1
             cov["crashes_after_confirmation"] += confirmed_seen

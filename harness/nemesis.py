@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from harness.contract import CrashCheck, crash_check
 from harness.faults import KINDS
 from harness.history import Action, Hop
 from harness.stacks.base import Stack
@@ -142,14 +143,18 @@ class Nemesis:
             or (e.type == "latency" and e.attributes.get("latency", 0) >= CUT_OFF_LATENCY_MS)
             for e in self._active.get(Hop.APP_DB, ()))
 
-    def crash(self) -> float:
-        """Kill the app for real and wait until it is healthy again; seconds kill-to-healthy.
-        While its database is cut off, the app cannot be healthy: wait until it serves instead
-        (the settle phase waits for health once everything is healed)."""
+    def crash(self) -> tuple[float, CrashCheck]:
+        """Kill the app for real and wait until it is healthy again; seconds kill-to-healthy, and
+        whether the app's boot id says it really started again (CONTRACT.md section 4). While its
+        database is cut off, the app cannot be healthy: wait until it serves instead (the settle
+        phase waits for health once everything is healed)."""
+        before = self.stack.boot_id()
         took = self.stack.restart_app(wait_healthy=not self.database_cut_off())
-        self.crashes += 1
+        check = crash_check(before, self.stack.boot_id())
+        if check is not CrashCheck.NOT_RESTARTED:
+            self.crashes += 1
         self.restart_seconds.append(took)
-        return took
+        return took, check
 
     def close(self) -> None:
         if self.controller is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.checker import Validity, Verdict, check
 from harness.client import AppClient, BookingReply, PreparedBooking, TruthReader, send_skew_us
-from harness.contract import classify_booking_answer
+from harness.contract import CRASH_CHECK_PARAM, classify_booking_answer
 from harness.errors import InfrastructureError, SimCityError, StopSignal, UsageError
 from harness.faults import KINDS, FaultPlan, plan_for_profile
 from harness.generator import Schedule, Step, mix_named
@@ -249,8 +249,9 @@ class Run:
         aim = (("aim_ms", step.aim_ms),) if step.aim_ms is not None else ()
         invoke = recorder.invoke(Process.NEMESIS, step.action, Details(hop=step.hop, params=(("step", number), *aim)))
         if step.action is Action.RESTART_SIMCITY:
-            took = await asyncio.to_thread(nemesis.crash)
-            recorder.complete(invoke, OpKind.OK, Details(params=(("restart_ms", round(took * 1000)),)))
+            took, check = await asyncio.to_thread(nemesis.crash)
+            recorder.complete(invoke, OpKind.OK, Details(params=(("restart_ms", round(took * 1000)),
+                                                                 (CRASH_CHECK_PARAM, check.value))))
         elif step.action is Action.HEAL:
             await asyncio.to_thread(nemesis.heal, step.hop)
             recorder.complete(invoke, OpKind.OK, Details(hop=step.hop))

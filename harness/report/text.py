@@ -3,10 +3,29 @@ forensic snapshot. The HTML page embeds it too."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from harness import coverage
 from harness.checker import TerminalState, Verdict
 from harness.faults import FAULT_ACTIONS
 from harness.history import Action, History, Op, OpKind, count_actions
+
+
+def crash_note(cov: Mapping[str, Any]) -> str:
+    """What the app's boot id (CONTRACT.md section 4) says of the crashes counted."""
+    notes = []
+    if cov.get("crashes_not_restarted"):
+        notes.append(f"{cov['crashes_not_restarted']} more restart(s) left the app running: its boot_id did not "
+                     "change, so they are not counted")
+    unverified = cov.get("crashes_unverified", 0)
+    if cov["crashes"] and unverified == cov["crashes"]:
+        notes.append("unverified: the app's /health gives no boot_id")
+    elif unverified:
+        notes.append(f"{unverified} unverified: no boot_id")
+    elif cov["crashes"]:
+        notes.append("each verified by a new boot_id")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def render_text(history: History, verdict: Verdict, *, replay_command: str = "",
@@ -19,7 +38,7 @@ def render_text(history: History, verdict: Verdict, *, replay_command: str = "",
         f"actions: {sum(n for a, n in counts.items() if a is not Action.SNAPSHOT)} "
         f"({', '.join(f'{a.value} {n}' for a, n in counts.items() if a is not Action.SNAPSHOT)})\n"
         f"faults: {sum(n for a, n in counts.items() if a in FAULT_ACTIONS)}, "
-        f"heals: {counts.get(Action.HEAL, 0)}, crashes: {counts.get(Action.RESTART_SIMCITY, 0)}\n"
+        f"heals: {counts.get(Action.HEAL, 0)}, crashes: {cov['crashes']}{crash_note(cov)}\n"
         f"answers: ok {answers[OpKind.OK]}, fail {answers[OpKind.FAIL]}, unknown {answers[OpKind.INFO]}\n"
         f"snapshots checked: {verdict.snapshots_checked}, duration: {history.duration_s:.2f}s\n"
         f"where crashes landed: {_points(cov['crash_points'])}; faults: {_points(cov['fault_points'])}"

@@ -150,6 +150,23 @@ class Stack(abc.ABC):
         """Whether `restart_app` can really crash the app (an external app needs --restart-cmd)."""
         return True
 
+    def app_health_url(self) -> str | None:
+        """The app's /health on its own address, never through a fault (None: cannot be asked)."""
+        return None
+
+    def boot_id(self) -> str | None:
+        """The id the app's /health gives for its current start (CONTRACT.md section 4: optional,
+        new at every start), asked on its own address; None when it gives none or cannot be asked."""
+        url = self.app_health_url()
+        if url is None:
+            return None
+        try:
+            body = httpx.get(url, timeout=2.0).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        value = body.get("boot_id") if isinstance(body, dict) else None
+        return value if isinstance(value, str) and value else None
+
     def __enter__(self) -> Self:
         self.start()
         return self

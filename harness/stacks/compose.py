@@ -258,7 +258,7 @@ class ComposeStack(Stack):
         # A restarted container has a fresh network namespace: the loss on its hops comes back.
         for hop, probability in list(self._loss.items()):
             self._apply_loss(hop, probability)
-        url = f"http://{self._ip(container)}:{self._app_port}/health"
+        url = self._health_url_of(container)
         deadline = started + RESTART_TIMEOUT_S
         with httpx.Client(timeout=1.0) as client:
             while True:
@@ -273,6 +273,17 @@ class ComposeStack(Stack):
                         f"app container not {'healthy' if wait_healthy else 'serving'} at {url} "
                         f"{RESTART_TIMEOUT_S:.0f} s after its restart\n{self._logs('app')}\n{HINT}")
                 time.sleep(0.02)
+
+    def app_health_url(self) -> str | None:
+        """On the app container's own address on the Compose network, from the host (never
+        through the client-app proxy)."""
+        try:
+            return self._health_url_of(self._app_container())
+        except (StackStartError, InfrastructureError):
+            return None
+
+    def _health_url_of(self, container: Any) -> str:
+        return f"http://{self._ip(container)}:{self._app_port}/health"
 
     # --- packet loss ----------------------------------------------------------------------------
 

@@ -85,6 +85,9 @@ class ExternalStack(Stack):
     def can_crash(self) -> bool:
         return bool(self.restart_cmd)
 
+    def app_health_url(self) -> str | None:
+        return f"{self.target_url}/health"
+
     def _start(self) -> StackEndpoints:
         app_url, proxy_api, names = self.target_url, None, {}
         if self.proxy:

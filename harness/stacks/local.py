@@ -185,6 +185,9 @@ class LocalStack(Stack):
             raise StackStartError(f"PostgreSQL of the local stack is not running (port {self._postgres.port} "
                                   f"refuses connections), so the app cannot get ready: {exc}") from exc
 
+    def app_health_url(self) -> str | None:
+        return self._app.health_url if self._app is not None else None
+
     @property
     def app_direct_url(self) -> str:
         """The app itself, not through the proxy (as a user's own app would be reached)."""

@@ -132,6 +132,9 @@ def test_a_restart_kills_every_process_of_the_app_and_forks_a_fresh_one(doomed_a
     template = before.parent()
     assert template is not None and template.cmdline()[-2:] == ["-m", "booking_app.template"]
     assert os.getpgid(template.pid) != before.pid
+    with doomed_app.client() as client:  # one boot id for every worker of one start
+        boot_ids = {client.get("/health").json()["boot_id"] for _ in range(8)}
+    assert len(boot_ids) == 1 and len(next(iter(boot_ids))) == 32
     doomed_app.process.restart()
     assert [p.pid for p in old if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     after = psutil.Process(doomed_app.process.pid)
@@ -139,7 +142,8 @@ def test_a_restart_kills_every_process_of_the_app_and_forks_a_fresh_one(doomed_a
     assert len(after.children()) == 2
     assert doomed_app.process.returncode is None
     with doomed_app.client() as client:
-        assert client.get("/health").status_code == 200
+        health = client.get("/health")
+    assert health.status_code == 200 and health.json()["boot_id"] not in boot_ids  # CONTRACT.md section 4
 
 
 OWNER_SCRIPT = """

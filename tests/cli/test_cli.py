@@ -147,6 +147,28 @@ def test_external_app_behind_simcitys_own_proxy(tmp_path: Path) -> None:
     assert '"latency.latency"' in history  # the fault was really injected on the external hop
 
 
+def test_a_restart_cmd_that_leaves_the_app_running_is_no_crash(tmp_path: Path) -> None:
+    """CONTRACT.md section 4: the app's boot id did not change, so SimCity does not count the crash
+    and says why; the local stack's real crashes are verified by a new boot id."""
+    from harness.stacks.local import LocalStack
+
+    with LocalStack() as stack:
+        report = tmp_path / "ext"
+        proc = simcity("sc1", "--stack", "external", "--target-url", stack.app_direct_url, "--rest-url",
+                       stack.endpoints.rest_url, "--restart-cmd", "true", "--report-dir", str(report),
+                       "--steps", "send_book(A),restart_simcity(),retry_book(A),restart_simcity()",
+                       env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("crashes: 0 (2 more restart(s) left the app running: its boot_id did not change, so they are not "
+            "counted)") in proc.stdout
+    crashes = [json.loads(line) for line in (report / "history.jsonl").read_text().splitlines()[1:]
+               if '"restart_simcity"' in line and '"ok"' in line]
+    assert [op["details"]["params"]["boot_id"] for op in crashes] == ["unchanged", "unchanged"]
+    local = simcity("sc1", "--stack", "local", "--steps", "send_book(A),restart_simcity(),retry_book(A)",
+                    "--report-dir", str(tmp_path / "local"))
+    assert local.returncode == 0 and "crashes: 1 (each verified by a new boot_id)" in local.stdout, local.stderr
+
+
 def test_external_app_without_restart_cmd_is_refused_before_anything_runs(tmp_path: Path) -> None:
     from harness.stacks.local import LocalStack
 

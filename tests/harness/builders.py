@@ -8,6 +8,7 @@ from harness import (
     Action, BookingRow, BookingStatus, Details, Fixture, History, Hop, Intent, Op, OpKind, Process,
     Recorder, SlotSnapshot, SlotState,
 )
+from harness.contract import CRASH_CHECK_PARAM, CrashCheck
 
 VENDOR = "00000000-0000-4000-8000-000000000001"
 SLOT = "00000000-0000-4000-8000-000000000002"
@@ -65,9 +66,11 @@ class Builder:
     def snap(self, state: SlotState, *rows: BookingRow, slot_id: str = SLOT) -> Op:
         return self.rec.snapshot(SlotSnapshot(slot_id, VENDOR, state, tuple(rows)))
 
-    def crash(self) -> Op:
+    def crash(self, check: CrashCheck | None = None) -> Op:
+        """A crash; `check`: what the app's boot id said of it (None: a history from before)."""
         invoke = self.rec.invoke(Process.NEMESIS, Action.RESTART_SIMCITY)
-        return self.rec.complete(invoke, OpKind.OK, Details(latency_ms=830.0))
+        params = ((CRASH_CHECK_PARAM, check.value),) if check else ()
+        return self.rec.complete(invoke, OpKind.OK, Details(latency_ms=830.0, params=params))
 
     def fault(self, action: Action, hop: Hop, **params: int) -> Op:
         invoke = self.rec.invoke(Process.NEMESIS, action, Details(hop=hop, params=tuple(params.items())))

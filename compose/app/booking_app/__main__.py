@@ -6,10 +6,12 @@ import asyncio
 import logging
 import os
 import sys
+import uuid
 
 import asyncpg
 
 from booking_app import serve
+from booking_app.app import BOOT_ID_ENV
 from booking_app.config import Settings
 from booking_app.db import TRANSIENT_ERRORS
 from booking_app.safety_nets import PENDING_NETS_ENV, SafetyNetError, disable_safety_nets
@@ -58,6 +60,7 @@ def main() -> int:
     except (ValueError, UnknownStrategy, SafetyNetError) as exc:
         print(f"booking-app: {exc}", file=sys.stderr)
         return 2
+    os.environ[BOOT_ID_ENV] = uuid.uuid4().hex  # new at every start; the workers inherit it
     log.info("booking-app on %s:%d, strategy=%s, workers=%d, e2e=%s",
              settings.host, settings.port, settings.strategy, settings.workers, settings.e2e)
     serve.run(settings)

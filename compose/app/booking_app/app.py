@@ -46,13 +46,20 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
+# Set once per start of the app (booking_app.__main__), before its workers fork: every worker
+# answers the same id, and a restart gives a new one (CONTRACT.md section 4).
+BOOT_ID_ENV = "BOOKING_APP_BOOT_ID"
+
+
 async def health(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
+    boot_id = os.environ.get(BOOT_ID_ENV, "")
     if await db.ping(request.app.state.health_pool, settings.health_timeout_s):
         with db.database_errors():
             await request.app.state.nets.ensure(request.app.state.pool)
-        return JSONResponse({"status": "ok", "strategy": settings.strategy})
-    return JSONResponse({"status": "unavailable", "error": "database_unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "strategy": settings.strategy, "boot_id": boot_id})
+    return JSONResponse({"status": "unavailable", "error": "database_unavailable", "boot_id": boot_id},
+                        status_code=503)
 
 
 async def create_fixtures(request: Request) -> JSONResponse:

@@ -1,0 +1,75 @@
+"""CONTRACT.md section 4: the app's optional boot id decides whether a crash happened. A new id
+proves it; the same id proves the restart left the app running (no crash to count or to blame); no
+id leaves the crash unverified, and the summary says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import Invariant, Process, SlotState, ViolationName, check
+from harness.contract import CrashCheck, crash_check, crash_check_of
+from harness.coverage import of_history
+from harness.report import render_text
+from tests.harness.builders import Builder, row
+from tests.harness.test_checker import assert_fires, names
+
+C1 = Process.C1
+BOOKED, FREE = SlotState.BOOKED, SlotState.FREE
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    ("a1", "b2", CrashCheck.RESTARTED), ("a1", "a1", CrashCheck.NOT_RESTARTED),
+    (None, "b2", CrashCheck.UNVERIFIED), ("a1", None, CrashCheck.UNVERIFIED), (None, None, CrashCheck.UNVERIFIED),
+])
+def test_the_boot_id_before_and_after_decides(before: str | None, after: str | None, expected: CrashCheck) -> None:
+    assert crash_check(before, after) is expected
+
+
+def test_a_recorded_check_is_read_back_and_an_unknown_one_is_none() -> None:
+    assert crash_check_of((("restart_ms", 80), ("boot_id", "changed"))) is CrashCheck.RESTARTED
+    assert crash_check_of((("boot_id", "garbage"),)) is None and crash_check_of(()) is None
+
+
+def lost_booking(check_of_crash: CrashCheck | None) -> Builder:
+    b = Builder()
+    b.book(C1, None)
+    b.snap(BOOKED, row(C1))
+    b.crash(check_of_crash)
+    b.snap(FREE)
+    return b
+
+
+@pytest.mark.parametrize("check_of_crash", [CrashCheck.RESTARTED, CrashCheck.UNVERIFIED, None])
+def test_a_loss_after_a_crash_that_may_have_happened_is_named_after_it(check_of_crash: CrashCheck | None) -> None:
+    verdict = check(lost_booking(check_of_crash).history())
+    assert ViolationName.BOOKING_LOST_AFTER_CRASH in names(verdict)
+
+
+def test_a_loss_after_a_restart_that_left_the_app_running_is_no_crash_loss() -> None:
+    b = lost_booking(CrashCheck.NOT_RESTARTED)
+    verdict = check(b.history())
+    assert_fires(verdict, ViolationName.BOOKING_LOST, Invariant.STABILITY, b.history().ops[-1].index)
+    assert ViolationName.BOOKING_LOST_AFTER_CRASH not in names(verdict)
+
+
+def test_coverage_and_the_summary_count_only_crashes_that_may_have_happened() -> None:
+    b = Builder()
+    b.crash(CrashCheck.RESTARTED), b.crash(CrashCheck.NOT_RESTARTED), b.crash(CrashCheck.UNVERIFIED)
+    b.snap(FREE)
+    cov = of_history(b.history())
+    assert (cov["crashes"], cov["crashes_not_restarted"], cov["crashes_unverified"]) == (2, 1, 1)
+    text = render_text(b.history(), check(b.history(), terminal=False))
+    assert ("crashes: 2 (1 more restart(s) left the app running: its boot_id did not change, so they are not "
+            "counted; 1 unverified: no boot_id)") in text
+
+
+@pytest.mark.parametrize(("checks", "note"), [
+    ([CrashCheck.RESTARTED, CrashCheck.RESTARTED], "crashes: 2 (each verified by a new boot_id)"),
+    ([CrashCheck.UNVERIFIED], "crashes: 1 (unverified: the app's /health gives no boot_id)"),
+])
+def test_the_summary_says_how_the_crashes_were_verified(checks: list[CrashCheck], note: str) -> None:
+    b = Builder()
+    for each in checks:
+        b.crash(each)
+    b.snap(FREE)
+    assert note in render_text(b.history(), check(b.history(), terminal=False))
