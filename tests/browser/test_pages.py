@@ -179,3 +179,22 @@ def test_a_certificate_reads_and_links_in_a_browser(browser: Browser, tmp_path: 
     assert page.url.endswith("runs/s1__storm/report.html")
     assert page.locator("h1").inner_text().startswith("SC-1 FAIL")
     assert loaded.problems == []
+
+
+def test_the_index_of_runs_lists_each_run_and_its_links_open_them(browser: Browser, tmp_path: Path) -> None:
+    from harness.runs_index import write_index  # noqa: PLC0415
+
+    root = tmp_path / "reports"
+    for name, history in (("sc1-1-pass", passing_history()), ("sc1-2-fail", failing_history())):
+        write_report(root / name, history, check(history))
+    loaded = load(browser, write_index(root))
+    page = loaded.page
+    assert page.locator("h1").inner_text().startswith("SimCity runs in")
+    rows = page.locator("tbody tr")
+    assert rows.count() == 2
+    assert sorted(page.locator("tbody td.PASS, tbody td.FAIL").all_inner_texts()) == ["FAIL", "PASS"]
+    page.locator("a", has_text="sc1-2-fail").click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("sc1-2-fail/report.html")
+    assert page.locator("h1").inner_text().startswith("SC-1 FAIL")
+    assert loaded.problems == []
