@@ -11,19 +11,36 @@ from typing import Any
 import asyncpg
 
 from simcity_rest.config import Config
-from simcity_rest.errors import RestError, SingularityError, UnavailableError, from_postgres
+from simcity_rest.errors import RestError, SingularityError, UnavailableError, from_postgres, pg_error
 from simcity_rest.schema import SchemaCache
 from simcity_rest.sqlbuilder import Statement
 
 log = logging.getLogger("simcity_rest")
 
-# PostgREST's first statement of every transaction: SET LOCAL the role and the request GUCs.
-_SETUP_SQL = (
-    "SELECT pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('role', $2, true), "
-    "pg_catalog.set_config('request.jwt.claims', $3, true), pg_catalog.set_config('request.method', $4, true), "
-    "pg_catalog.set_config('request.path', $5, true), pg_catalog.set_config('request.headers', $6, true), "
-    "pg_catalog.set_config('request.cookies', '{}', true)"
-)
+# PostgREST's first statement of every transaction SET LOCALs the role and the request GUCs. It goes
+# to the server in ONE simple-query exchange with the BEGIN (asyncpg sends a Query message with several
+# statements as it is when there are no arguments), so the values are inlined as literals.
+_GUCS = ("search_path", "role", "request.jwt.claims", "request.method", "request.path", "request.headers")
+
+
+def _literal(value: str) -> str:
+    """`value` as an E'' string literal: inside E'' only a backslash and a quote are special whatever
+    standard_conforming_strings says, so doubling both quotes it exactly. A NUL cannot be in a
+    PostgreSQL string (and would end the Query message early): refused as PostgreSQL refuses a
+    NUL in a bind parameter."""
+    if "\x00" in value:
+        raise pg_error("22021", 'invalid byte sequence for encoding "UTF8": 0x00')
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def setup_sql(ctx: "Context", readonly: bool) -> str:
+    """BEGIN and the setup statement, one Query message: the transaction is open and its GUCs set
+    (set_config(..., true) = SET LOCAL: nothing outlives the transaction) before the request's
+    statement is even parsed, so RLS and grants are those of ctx.role."""
+    values = (ctx.search_path, ctx.role, ctx.claims_json, ctx.method, ctx.path, ctx.headers_json)
+    calls = ", ".join(f"pg_catalog.set_config('{guc}', {_literal(v)}, true)" for guc, v in zip(_GUCS, values))
+    mode = "READ ONLY" if readonly else "READ WRITE"
+    return f"BEGIN {mode}; SELECT {calls}, pg_catalog.set_config('request.cookies', '{{}}', true)"
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
@@ -155,7 +172,8 @@ class Database:
         return self.cache
 
     async def run(self, stmt: Statement, ctx: Context, *, readonly: bool, singular: bool) -> Result:
-        """One transaction: setup GUCs, the statement, commit (or roll back on any error)."""
+        """One transaction in two round trips: BEGIN + setup (one exchange), the statement; then
+        COMMIT, or ROLLBACK on any error."""
         assert self.pool is not None
         try:
             conn = await self.pool.acquire(timeout=10.0)
@@ -165,12 +183,8 @@ class Database:
             raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
         handed_off = False
         try:
-            tx = conn.transaction(readonly=readonly)
-            await tx.start()
             try:
-                await conn.fetchrow(
-                    _SETUP_SQL, ctx.search_path, ctx.role, ctx.claims_json, ctx.method, ctx.path, ctx.headers_json,
-                )
+                await conn.execute(setup_sql(ctx, readonly))
                 row = await conn.fetchrow(stmt.sql, *stmt.params)
                 result = Result(row[0], row[1], row[2])
                 if singular and result.rows != 1:
@@ -179,17 +193,18 @@ class Database:
                         details=f"The result contains {result.rows} rows",
                     )
             except BaseException:
-                await tx.rollback()
+                if conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
                 raise
             if readonly:
                 # A read-only transaction's answer is final once its one statement returned: answer
                 # now and end the transaction in the background (saves a round trip of latency).
-                task = asyncio.get_running_loop().create_task(self._finish(tx, conn))
+                task = asyncio.get_running_loop().create_task(self._finish(conn))
                 self._finishing.add(task)
                 task.add_done_callback(self._finishing.discard)
                 handed_off = True
                 return result
-            await tx.commit()
+            await conn.execute("COMMIT")
             return result
         except asyncpg.PostgresError as exc:
             raise from_postgres(exc, ctx.authenticated) from None
@@ -199,11 +214,12 @@ class Database:
             if not handed_off:
                 await self.pool.release(conn)
 
-    async def _finish(self, tx: Any, conn: Any) -> None:
+    async def _finish(self, conn: asyncpg.Connection) -> None:
         assert self.pool is not None
         try:
-            await tx.commit()
+            await conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - nothing to report to: the response is already sent
             log.warning("commit of a read-only transaction failed: %s", exc)
         finally:
+            # Release rolls back whatever transaction is still open, so nothing of it reaches the next request.
             await self.pool.release(conn)
