@@ -1,6 +1,7 @@
-"""The per-request transaction sent as BEGIN + setup in one exchange, then the statement: the role and
-claims are SET LOCAL for that statement only, so RLS holds and nothing reaches the next request, even
-when every request shares the one pooled connection (PGRST_DB_POOL=1)."""
+"""The per-request transaction, a read's in one pipelined exchange (pipeline.py), a write's as BEGIN +
+setup in one exchange then the statement: the role and claims are SET LOCAL for the request's
+statement only, so RLS holds and nothing reaches the next request, even when every request shares
+the one pooled connection (PGRST_DB_POOL=1)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def probe_schema(postgres: LocalPostgres) -> Iterator[str]:
             current_setting('request.headers', true) as headers,
             current_setting('request.method', true) as method,
             current_setting('request.path', true) as path,
-            current_setting('transaction_read_only') as read_only;
+            current_setting('transaction_read_only') as read_only,
+            current_setting('request.headers', true)::json ->> 'x-probe' as probe;
         grant usage on schema {schema} to anon, authenticated, service_role;
         grant select on {schema}.request_echo to anon, authenticated, service_role""")
     try:
@@ -73,6 +75,24 @@ def test_setup_values_arrive_exactly_and_do_not_outlive_the_request(one_connecti
     assert second["role"] == "anon"
     assert json.loads(second["claims"]) == {"role": "anon"}
     assert "x-probe" not in json.loads(second["headers"])
+
+
+def test_bind_parameters_arrive_exactly(one_connection: str, probe_schema: str) -> None:
+    """Text and text[] parameters travel in PostgreSQL's text format: quotes, backslashes, braces and
+    commas inside an `in.(...)` element must not split or change it."""
+    weird = 'a"b\\c{x,y} NULL'
+    headers = {"Accept-Profile": probe_schema, "X-Probe": weird}
+    quoted = weird.replace("\\", "\\\\").replace('"', '\\"')
+
+    def rows(probe_filter: str) -> int:
+        with httpx.Client(base_url=one_connection, headers=headers, timeout=20.0) as client:
+            r = client.get("/request_echo", params={"probe": probe_filter})
+        assert r.status_code == 200, r.text
+        return len(r.json())
+
+    assert rows(f'in.("{quoted}",other)') == 1
+    assert rows(f'in.("{quoted}x",other)') == 0
+    assert rows(f"eq.{weird}") == 1
 
 
 def test_rls_on_a_shared_connection_never_shows_another_customers_rows(

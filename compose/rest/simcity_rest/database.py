@@ -12,15 +12,16 @@ import asyncpg
 
 from simcity_rest.config import Config
 from simcity_rest.errors import RestError, SingularityError, UnavailableError, from_postgres, pg_error
+from simcity_rest.pipeline import REQUEST_GUCS, PipelineConnectionError, ReadPool, ServerError
 from simcity_rest.schema import SchemaCache
 from simcity_rest.sqlbuilder import Statement
 
 log = logging.getLogger("simcity_rest")
 
-# PostgREST's first statement of every transaction SET LOCALs the role and the request GUCs. It goes
-# to the server in ONE simple-query exchange with the BEGIN (asyncpg sends a Query message with several
-# statements as it is when there are no arguments), so the values are inlined as literals.
-_GUCS = ("search_path", "role", "request.jwt.claims", "request.method", "request.path", "request.headers")
+# PostgREST's first statement of every transaction SET LOCALs the role and the request GUCs. For a
+# write it goes to the server in ONE simple-query exchange with the BEGIN (asyncpg sends a Query
+# message with several statements as it is when there are no arguments), so the values are inlined
+# as literals. Reads go through pipeline.py instead: the whole transaction in one exchange.
 
 
 def _literal(value: str) -> str:
@@ -33,14 +34,12 @@ def _literal(value: str) -> str:
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def setup_sql(ctx: "Context", readonly: bool) -> str:
+def write_setup_sql(ctx: "Context") -> str:
     """BEGIN and the setup statement, one Query message: the transaction is open and its GUCs set
     (set_config(..., true) = SET LOCAL: nothing outlives the transaction) before the request's
     statement is even parsed, so RLS and grants are those of ctx.role."""
-    values = (ctx.search_path, ctx.role, ctx.claims_json, ctx.method, ctx.path, ctx.headers_json)
-    calls = ", ".join(f"pg_catalog.set_config('{guc}', {_literal(v)}, true)" for guc, v in zip(_GUCS, values))
-    mode = "READ ONLY" if readonly else "READ WRITE"
-    return f"BEGIN {mode}; SELECT {calls}, pg_catalog.set_config('request.cookies', '{{}}', true)"
+    calls = ", ".join(f"pg_catalog.set_config('{guc}', {_literal(v)}, true)" for guc, v in zip(REQUEST_GUCS, ctx.gucs()))
+    return f"BEGIN READ WRITE; SELECT {calls}, pg_catalog.set_config('request.cookies', '{{}}', true)"
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
@@ -69,6 +68,10 @@ class Context:
     headers_json: str
     authenticated: bool
 
+    def gucs(self) -> tuple[str, ...]:
+        """The values of pipeline.REQUEST_GUCS, in order."""
+        return (self.search_path, self.role, self.claims_json, self.method, self.path, self.headers_json)
+
 
 @dataclass(frozen=True)
 class Result:
@@ -84,8 +87,8 @@ class Database:
         self.cache: SchemaCache | None = None
         self._ready = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.reads: ReadPool | None = None
         self._listener_task: asyncio.Task[None] | None = None
-        self._finishing: set[asyncio.Task[None]] = set()
 
     async def start(self, retry_s: float = 0.5, max_retry_s: float = 8.0) -> None:
         """Connect and load the schema cache, retrying with backoff while the database is not up
@@ -98,6 +101,7 @@ class Database:
                     statement_cache_size=1024, max_inactive_connection_lifetime=300, **_POOL_RESET,
                 )
                 await self.reload()
+                self.reads = ReadPool(self.config.db_uri, self.config.db_pool)
                 break
             except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
                 log.warning("database not reachable (%s); retrying in %.1f s", exc, delay)
@@ -112,6 +116,8 @@ class Database:
     async def close(self) -> None:
         if self._listener_task is not None:
             self._listener_task.cancel()
+        if self.reads is not None:
+            await self.reads.close()
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=5.0)
@@ -172,38 +178,47 @@ class Database:
         return self.cache
 
     async def run(self, stmt: Statement, ctx: Context, *, readonly: bool, singular: bool) -> Result:
-        """One transaction in two round trips: BEGIN + setup (one exchange), the statement; then
-        COMMIT, or ROLLBACK on any error."""
+        """One transaction: setup GUCs, the statement, commit (or roll back on any error)."""
+        if not readonly:
+            return await self._write(stmt, ctx, singular)
+        result = await self._read(stmt, ctx)
+        _check_singular(result, singular)
+        return result
+
+    async def _read(self, stmt: Statement, ctx: Context) -> Result:
+        """BEGIN READ ONLY, setup, the statement, COMMIT: one round trip (pipeline.py). A read has
+        nothing to roll back, so a singular read's row count is checked after its COMMIT."""
+        assert self.reads is not None
+        try:
+            total, rows, body = await self.reads.read(ctx.gucs(), stmt.sql, stmt.params)
+        except asyncio.TimeoutError:
+            raise _pool_timeout() from None
+        except PipelineConnectionError as exc:
+            raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
+        except ServerError as exc:
+            raise from_postgres(exc, ctx.authenticated) from None
+        return Result(None if total is None else int(total), int(rows or 0), None if body is None else body.decode())
+
+    async def _write(self, stmt: Statement, ctx: Context, singular: bool) -> Result:
+        """BEGIN + setup in one exchange, the statement, then COMMIT, or ROLLBACK on any error (a
+        singular write returning other than one row included)."""
         assert self.pool is not None
         try:
             conn = await self.pool.acquire(timeout=10.0)
         except asyncio.TimeoutError:
-            raise RestError("Timed out acquiring connection from connection pool.", code="PGRST003", status=504) from None
+            raise _pool_timeout() from None
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
-        handed_off = False
         try:
             try:
-                await conn.execute(setup_sql(ctx, readonly))
+                await conn.execute(write_setup_sql(ctx))
                 row = await conn.fetchrow(stmt.sql, *stmt.params)
                 result = Result(row[0], row[1], row[2])
-                if singular and result.rows != 1:
-                    raise SingularityError(
-                        "JSON object requested, multiple (or no) rows returned",
-                        details=f"The result contains {result.rows} rows",
-                    )
+                _check_singular(result, singular)
             except BaseException:
                 if conn.is_in_transaction():
                     await conn.execute("ROLLBACK")
                 raise
-            if readonly:
-                # A read-only transaction's answer is final once its one statement returned: answer
-                # now and end the transaction in the background (saves a round trip of latency).
-                task = asyncio.get_running_loop().create_task(self._finish(conn))
-                self._finishing.add(task)
-                task.add_done_callback(self._finishing.discard)
-                handed_off = True
-                return result
             await conn.execute("COMMIT")
             return result
         except asyncpg.PostgresError as exc:
@@ -211,15 +226,16 @@ class Database:
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
         finally:
-            if not handed_off:
-                await self.pool.release(conn)
-
-    async def _finish(self, conn: asyncpg.Connection) -> None:
-        assert self.pool is not None
-        try:
-            await conn.execute("COMMIT")
-        except Exception as exc:  # noqa: BLE001 - nothing to report to: the response is already sent
-            log.warning("commit of a read-only transaction failed: %s", exc)
-        finally:
             # Release rolls back whatever transaction is still open, so nothing of it reaches the next request.
             await self.pool.release(conn)
+
+
+def _pool_timeout() -> RestError:
+    return RestError("Timed out acquiring connection from connection pool.", code="PGRST003", status=504)
+
+
+def _check_singular(result: Result, singular: bool) -> None:
+    if singular and result.rows != 1:
+        raise SingularityError(
+            "JSON object requested, multiple (or no) rows returned", details=f"The result contains {result.rows} rows",
+        )
