@@ -6,7 +6,8 @@ runs, times back to back:
   rather than httpx so the client's own CPU cost stays out of the figure);
 - the anchor: the same SELECT (the statement simcity-rest builds), prepared, over one direct asyncpg
   connection already in the service role;
-- the same SELECT wrapped in PostgREST's transaction the naive way (BEGIN, setup, SELECT, COMMIT).
+- the same SELECT wrapped in PostgREST's transaction the naive way (BEGIN, setup, SELECT, COMMIT:
+  a round trip each), and the way simcity-rest sends it (pipeline.py: one round trip), without HTTP.
 Every p50 is printed as the median over the runs, with its ratio to the anchor (the median of the
 per-run ratios: a run's figures share the machine's load of that moment). Then simcity-rest's CPU
 per request and requests/s with 8 concurrent readers (threads, 2,000 requests in all).
@@ -29,6 +30,7 @@ import jwt
 
 from harness.postgres import LocalPostgres
 from harness.stacks._net import free_port
+from simcity_rest.pipeline import ReadPool
 from simcity_rest.querystring import parse_query
 from simcity_rest.schema import SchemaCache
 from simcity_rest.spawn import rest_process
@@ -59,8 +61,9 @@ class Direct:
     """The very statement simcity-rest runs over one direct connection (no HTTP), bare and in a transaction."""
 
     def __init__(self, conn: asyncpg.Connection, select: asyncpg.prepared_stmt.PreparedStatement, params: tuple[object, ...],
-                 setup: asyncpg.prepared_stmt.PreparedStatement) -> None:
+                 setup: asyncpg.prepared_stmt.PreparedStatement, sql: str, reads: ReadPool) -> None:
         self.conn, self.select, self.params, self.setup = conn, select, params, setup
+        self.sql, self.reads = sql, reads
 
     @classmethod
     async def open(cls, pg: LocalPostgres, slot: str) -> "Direct":
@@ -75,7 +78,7 @@ class Direct:
             "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
             "set_config('request.method', $3, true), set_config('request.path', $4, true)"
         )
-        return cls(conn, await conn.prepare(stmt.sql), tuple(stmt.params), setup)
+        return cls(conn, await conn.prepare(stmt.sql), tuple(stmt.params), setup, stmt.sql, ReadPool(pg.authenticator_dsn, 1))
 
     async def bare(self) -> None:
         await self.select.fetchrow(*self.params)
@@ -84,6 +87,14 @@ class Direct:
         async with self.conn.transaction(readonly=True):
             await self.setup.fetchrow("service_role", '{"role":"service_role"}', "GET", "/slots")
             await self.select.fetchrow(*self.params)
+
+    async def pipelined(self) -> None:
+        gucs = ("public, public", "service_role", '{"role":"service_role"}', "GET", "/slots", "{}")
+        await self.reads.read(gucs, self.sql, self.params)
+
+    async def close(self) -> None:
+        await self.reads.close()
+        await self.conn.close()
 
     async def timed(self, call: Callable[[], Awaitable[None]], n: int) -> list[float]:
         samples = []
@@ -150,7 +161,7 @@ def _p50_ms(samples: list[float]) -> float:
 def main() -> None:
     key = jwt.encode({"role": "service_role"}, SECRET, algorithm="HS256")
     headers = {"apikey": key, "Authorization": f"Bearer {key}"}
-    runs: dict[str, list[float]] = {"rest": [], "direct": [], "direct_tx": []}
+    runs: dict[str, list[float]] = {"rest": [], "direct": [], "direct_tx": [], "pipelined": []}
     with LocalPostgres() as pg, asyncio.Runner() as loop:
         slot = _seed(pg)
         direct = loop.run(Direct.open(pg, slot))
@@ -169,12 +180,13 @@ def main() -> None:
                     requests += PER_RUN
                     runs["direct"].append(_p50_ms(loop.run(direct.timed(direct.bare, PER_RUN))))
                     runs["direct_tx"].append(_p50_ms(loop.run(direct.timed(direct.in_transaction, PER_RUN))))
+                    runs["pipelined"].append(_p50_ms(loop.run(direct.timed(direct.pipelined, PER_RUN))))
                 # The server idles while the direct batches run, so its CPU is all the REST requests'.
                 server_cpu_ms = (_cpu_s(server.pid) - cpu0) / requests * 1e3
                 conn.close()
                 rps = _concurrent(port, path, headers)
         finally:
-            loop.run(direct.conn.close())
+            loop.run(direct.close())
 
     def figure(name: str) -> tuple[float, float]:
         """(median p50 over the runs, median of the per-run ratios to the direct SELECT)."""
@@ -184,11 +196,13 @@ def main() -> None:
     rest_p50, rest_ratio = figure("rest")
     direct_p50, _ = figure("direct")
     tx_p50, tx_ratio = figure("direct_tx")
+    pipelined_p50, pipelined_ratio = figure("pipelined")
     per_run = " ".join(f"{v:.2f}" for v in runs["rest"])
     print(f"medians of {RUNS} runs of {PER_RUN} sequential requests each; ratio = against the direct SELECT of the same run")
     print(f"SC-1 snapshot via simcity-rest  : p50 {rest_p50:6.2f} ms  {rest_ratio:5.2f}x   (runs: {per_run} ms)")
     print(f"same SELECT, direct asyncpg     : p50 {direct_p50:6.2f} ms  1.00x   (the anchor)")
     print(f"same, BEGIN/setup/SELECT/COMMIT : p50 {tx_p50:6.2f} ms  {tx_ratio:5.2f}x   (PostgREST's transaction, one round trip each)")
+    print(f"same, pipelined (no HTTP)       : p50 {pipelined_p50:6.2f} ms  {pipelined_ratio:5.2f}x   (simcity-rest's one round trip)")
     print(f"simcity-rest CPU per request    : {server_cpu_ms:6.2f} ms (user+system, from /proc)")
     print(f"{CONCURRENT_READERS} concurrent readers            : {rps:7.0f} requests/s ({CONCURRENT_TOTAL} requests)")
 
