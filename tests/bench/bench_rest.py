@@ -30,7 +30,7 @@ import jwt
 
 from harness.postgres import LocalPostgres
 from harness.stacks._net import free_port
-from simcity_rest.pipeline import ReadPool
+from simcity_rest.pipeline import TransactionPool
 from simcity_rest.querystring import parse_query
 from simcity_rest.schema import SchemaCache
 from simcity_rest.spawn import rest_process
@@ -61,7 +61,7 @@ class Direct:
     """The very statement simcity-rest runs over one direct connection (no HTTP), bare and in a transaction."""
 
     def __init__(self, conn: asyncpg.Connection, select: asyncpg.prepared_stmt.PreparedStatement, params: tuple[object, ...],
-                 setup: asyncpg.prepared_stmt.PreparedStatement, sql: str, reads: ReadPool) -> None:
+                 setup: asyncpg.prepared_stmt.PreparedStatement, sql: str, reads: TransactionPool) -> None:
         self.conn, self.select, self.params, self.setup = conn, select, params, setup
         self.sql, self.reads = sql, reads
 
@@ -78,7 +78,7 @@ class Direct:
             "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
             "set_config('request.method', $3, true), set_config('request.path', $4, true)"
         )
-        return cls(conn, await conn.prepare(stmt.sql), tuple(stmt.params), setup, stmt.sql, ReadPool(pg.authenticator_dsn, 1))
+        return cls(conn, await conn.prepare(stmt.sql), tuple(stmt.params), setup, stmt.sql, TransactionPool(pg.authenticator_dsn, 1))
 
     async def bare(self) -> None:
         await self.select.fetchrow(*self.params)
@@ -90,7 +90,7 @@ class Direct:
 
     async def pipelined(self) -> None:
         gucs = ("public, public", "service_role", '{"role":"service_role"}', "GET", "/slots", "{}")
-        await self.reads.read(gucs, self.sql, self.params)
+        await self.reads.transaction(gucs, self.sql, self.params, readonly=True)
 
     async def close(self) -> None:
         await self.reads.close()

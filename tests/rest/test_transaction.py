@@ -1,7 +1,6 @@
-"""The per-request transaction, a read's in one pipelined exchange (pipeline.py), a write's as BEGIN +
-setup in one exchange then the statement: the role and claims are SET LOCAL for the request's
-statement only, so RLS holds and nothing reaches the next request, even when every request shares
-the one pooled connection (PGRST_DB_POOL=1)."""
+"""The per-request transaction in one pipelined exchange (pipeline.py): the role and claims are SET
+LOCAL for the request's statement only, so RLS holds and nothing reaches the next request, even when
+every request shares the one pooled connection (PGRST_DB_POOL=1), after failures too."""
 
 from __future__ import annotations
 
@@ -31,7 +30,8 @@ def probe_schema(postgres: LocalPostgres) -> Iterator[str]:
             current_setting('request.method', true) as method,
             current_setting('request.path', true) as path,
             current_setting('transaction_read_only') as read_only,
-            current_setting('request.headers', true)::json ->> 'x-probe' as probe;
+            current_setting('request.headers', true)::json ->> 'x-probe' as probe,
+            pg_backend_pid() as backend;
         grant usage on schema {schema} to anon, authenticated, service_role;
         grant select on {schema}.request_echo to anon, authenticated, service_role""")
     try:
@@ -120,7 +120,17 @@ def test_a_failed_request_leaves_the_connection_clean(one_connection: str, probe
     world = make_world(postgres)
     singular = {"Accept": "application/vnd.pgrst.object+json"}
     r = _get(one_connection, f"/bookings?slot_id=eq.{world.slot_id}", token("service_role"), **singular)
-    assert r.status_code == 406 and r.json()["code"] == "PGRST116"  # its transaction rolled back
+    assert r.status_code == 406 and r.json()["code"] == "PGRST116"
+    service = {"Authorization": f"Bearer {token('service_role')}"}
+    with httpx.Client(base_url=one_connection, headers=service, timeout=20.0) as client:
+        r = client.delete(f"/slots?id=eq.{world.slot_id}")  # still referenced: fails in the statement
+        assert r.status_code == 409 and r.json()["code"] == "23503"
+        # A singular write of two rows: rolled back after its statement ran, in a second exchange.
+        r = client.patch(f"/bookings?slot_id=eq.{world.slot_id}", json={"status": "failed"},
+                         headers={**singular, "Prefer": "return=representation"})
+        assert r.status_code == 406 and r.json()["code"] == "PGRST116"
+        statuses = client.get(f"/bookings?slot_id=eq.{world.slot_id}&select=status&order=status").json()
+        assert statuses == [{"status": "confirmed"}, {"status": "rejected"}]
     after = _echo(one_connection, probe_schema)
     assert after["role"] == "anon" and json.loads(after["claims"]) == {"role": "anon"}
     # And no transaction is left open on the server once the answers are in.
@@ -129,3 +139,12 @@ def test_a_failed_request_leaves_the_connection_clean(one_connection: str, probe
                             "and state like 'idle in transaction%'").strip() != "0":
         assert time.monotonic() < deadline, "a transaction was left open"
         time.sleep(0.05)
+
+
+def test_a_connection_killed_between_requests_is_replaced(one_connection: str, probe_schema: str,
+                                                         postgres: LocalPostgres) -> None:
+    backend = _echo(one_connection, probe_schema)["backend"]
+    postgres.psql(sql=f"select pg_terminate_backend({int(backend)}, 10000)")  # waits until it has exited
+    # The dead pooled connection is noticed before anything is sent on it, and replaced: no error.
+    after = _echo(one_connection, probe_schema)
+    assert after["role"] == "anon" and after["backend"] != backend

@@ -1,17 +1,19 @@
-"""Read-only requests in ONE round trip: BEGIN, the SET LOCAL setup, the statement and COMMIT go to
-PostgreSQL together in libpq's pipeline mode (through psycopg's libpq wrapper) and their answers
-come back together.
+"""PostgREST's per-request transaction in ONE round trip: BEGIN, the SET LOCAL setup, the statement
+and COMMIT go to PostgreSQL together in libpq's pipeline mode (through psycopg's libpq wrapper),
+and their answers come back together.
 
 asyncpg sends a statement only once the previous one has answered, so through it this transaction
 costs a round trip per statement. The server runs a pipeline's messages in order, each after the one
 before has finished, so the role and claims are set before the statement is even parsed: grants and
-RLS are those of the request, and all of it is one transaction ending in the same exchange.
+RLS are those of the request. A write whose row count must be checked before it may commit (a
+singular write) takes a second exchange for its COMMIT or ROLLBACK.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import select
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -45,7 +47,7 @@ class ServerError(Exception):
 
 
 class PipelineConnectionError(Exception):
-    """The connection failed or was lost (the request cannot have had an effect: it only read)."""
+    """The connection could not be opened or was lost (a write may or may not have committed)."""
 
 
 def encode_param(value: object) -> bytes | None:
@@ -76,6 +78,9 @@ def _array_element(value: object) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+Row = tuple[bytes | None, ...]
+
+
 @dataclass
 class _Connection:
     # psycopg opens the connection (DNS, TLS, authentication) and owns it; we drive its libpq object.
@@ -88,7 +93,7 @@ class _Connection:
         return self.owner.pgconn
 
 
-class ReadPool:
+class TransactionPool:
     """Up to `size` pipelined connections, opened on demand, one request on each at a time."""
 
     def __init__(self, dsn: str, size: int) -> None:
@@ -97,10 +102,13 @@ class ReadPool:
         self._slots = asyncio.Semaphore(size)
         self._closed = False
 
-    async def read(self, setup: Sequence[str], sql: str, params: Sequence[object], timeout_s: float = 10.0,
-                   ) -> tuple[bytes | None, ...]:
-        """Run `sql` in a read-only transaction set up with `setup` (SETUP_SQL's six values): the
-        values of its one row. Raises ServerError, PipelineConnectionError, or asyncio.TimeoutError
+    async def transaction(
+        self, setup: Sequence[str], sql: str, params: Sequence[object], *, readonly: bool,
+        before_commit: Callable[[Row], None] | None = None, timeout_s: float = 10.0,
+    ) -> Row:
+        """Run `sql` in one transaction set up with `setup` (SETUP_SQL's six values) and return its
+        one row. `before_commit` sees the row while the transaction is still open: if it raises, the
+        transaction rolls back. Raises ServerError, PipelineConnectionError, or asyncio.TimeoutError
         when no connection is free within `timeout_s`."""
         setup_params = [encode_param(v) for v in setup]
         query_params = [encode_param(p) for p in params]
@@ -109,25 +117,40 @@ class ReadPool:
         else:
             await self._slots.acquire()  # free: no timer (wait_for's own task costs more than the acquire)
         conn: _Connection | None = None
-        # Back to the pool only after an exchange that ran to its end (a ServerError included: rolled
-        # back), never after a lost connection or one cut short (a cancelled request): state unknown.
-        finished = False
         try:
-            conn = self._idle.pop() if self._idle else await self._connect()
-            try:
-                row = await _transaction(conn, setup_params, sql, query_params)
-            except ServerError:
-                finished = True
-                raise
-            finished = True
-            return row
+            conn = await self._take_idle() or await self._connect()
+            return await _transaction(conn, setup_params, sql, query_params, readonly, before_commit)
         finally:
             if conn is not None:
-                if finished and not self._closed and conn.pg.transaction_status == pq.TransactionStatus.IDLE:
+                # Back to the pool only when no transaction is open and no answer is pending: not
+                # after a lost connection or an exchange cut short (a cancelled request).
+                pg = conn.pg
+                if not self._closed and pg.status == pq.ConnStatus.OK and pg.transaction_status == pq.TransactionStatus.IDLE:
                     self._idle.append(conn)
                 else:
                     await conn.owner.close()
             self._slots.release()
+
+    async def _take_idle(self) -> _Connection | None:
+        """An idle connection still alive: one the server closed meanwhile (a restart, an idle
+        timeout, pg_terminate_backend) has something to read, its farewell or EOF, and is dropped
+        here, before any request is sent on it (a zero-timeout poll: no round trip)."""
+        while self._idle:
+            conn = self._idle.pop()
+            pg = conn.pg
+            try:
+                # A farewell message is read first and EOF next; a live connection is left with
+                # nothing to read after one read of whatever notice it had.
+                for _ in range(3):
+                    if not select.select([pg.socket], [], [], 0)[0]:
+                        break
+                    pg.consume_input()
+            except (psycopg.OperationalError, OSError):
+                pass  # dead: its status now says so
+            if pg.status == pq.ConnStatus.OK and pg.transaction_status == pq.TransactionStatus.IDLE:
+                return conn
+            await conn.owner.close()
+        return None
 
     async def _connect(self) -> _Connection:
         try:
@@ -145,52 +168,83 @@ class ReadPool:
             await conn.owner.close()
 
 
-async def _transaction(conn: _Connection, setup: list[bytes | None], sql: str, params: list[bytes | None],
-                       ) -> tuple[bytes | None, ...]:
-    """One exchange: [DEALLOCATE ALL], BEGIN READ ONLY, [Parse] setup, [Parse] statement, COMMIT, Sync."""
-    pg = conn.pg
-    parses: list[tuple[int, str, bytes]] = []  # (result index, SQL, name) of statements parsed now
-    sent = 0
+class _Batch:
+    """Statements queued on a pipelined connection, sent with one Sync: one result each comes back."""
 
-    def send_prepared(text: str, values: list[bytes | None]) -> int:
-        nonlocal sent
-        name = conn.prepared.get(text)
+    def __init__(self, conn: _Connection) -> None:
+        self.conn = conn
+        self.sent = 0
+        self.parses: list[tuple[int, str, bytes]] = []  # (result index, SQL, name) of statements parsed here
+
+    def command(self, sql: bytes) -> None:
+        self.conn.pg.send_query_params(sql, None)
+        self.sent += 1
+
+    def prepared(self, sql: str, values: list[bytes | None]) -> int:
+        """Queue `sql` (prepared in the same batch the first time this connection meets it); its result's index."""
+        conn = self.conn
+        name = conn.prepared.get(sql)
         if name is None:
             name = f"simcity_{conn.names_used}".encode()
             conn.names_used += 1
-            pg.send_prepare(name, text.encode())
-            parses.append((sent, text, name))
-            sent += 1
-        pg.send_query_prepared(name, values)
-        sent += 1
-        return sent - 1
+            conn.pg.send_prepare(name, sql.encode())
+            self.parses.append((self.sent, sql, name))
+            self.sent += 1
+        conn.pg.send_query_prepared(name, values)
+        self.sent += 1
+        return self.sent - 1
 
-    try:
-        if len(conn.prepared) >= MAX_PREPARED:
-            pg.send_query_params(b"DEALLOCATE ALL", None)
-            conn.prepared.clear()
-            sent += 1
-        pg.send_query_params(b"BEGIN READ ONLY", None)
-        sent += 1
-        send_prepared(SETUP_SQL, setup)
-        query_at = send_prepared(sql, params)
-        pg.send_query_params(b"COMMIT", None)
+    async def run(self) -> list[pq.abc.PGresult]:
+        """Send and collect; on an error roll back what is still open and raise it as ServerError."""
+        pg = self.conn.pg
         pg.pipeline_sync()
         results = await _exchange(pg)
-        for at, text, name in parses:  # only a Parse that succeeded left a statement on the server
+        for at, sql, name in self.parses:  # only a Parse that succeeded left a statement on the server
             if results[at].status == pq.ExecStatus.COMMAND_OK:
-                conn.prepared[text] = name
+                self.conn.prepared[sql] = name
         failed = next((r for r in results if r.status == pq.ExecStatus.FATAL_ERROR), None)
         if failed is not None:
             if pg.transaction_status != pq.TransactionStatus.IDLE:
-                pg.send_query_params(b"ROLLBACK", None)
-                pg.pipeline_sync()
-                await _exchange(pg)
+                await _end(self.conn, b"ROLLBACK")
             raise ServerError(failed)
-        row = results[query_at]
-        return tuple(row.get_value(0, i) for i in range(row.nfields))
+        return results
+
+
+async def _transaction(
+    conn: _Connection, setup: list[bytes | None], sql: str, params: list[bytes | None], readonly: bool,
+    before_commit: Callable[[Row], None] | None,
+) -> Row:
+    try:
+        batch = _Batch(conn)
+        if len(conn.prepared) >= MAX_PREPARED:
+            batch.command(b"DEALLOCATE ALL")
+            conn.prepared.clear()
+        batch.command(b"BEGIN READ ONLY" if readonly else b"BEGIN READ WRITE")
+        batch.prepared(SETUP_SQL, setup)
+        at = batch.prepared(sql, params)
+        if before_commit is None:
+            batch.command(b"COMMIT")
+        result = (await batch.run())[at]
+        row = tuple(result.get_value(0, i) for i in range(result.nfields))
+        if before_commit is not None:
+            try:
+                before_commit(row)
+            except BaseException:
+                await _end(conn, b"ROLLBACK")
+                raise
+            await _end(conn, b"COMMIT")
+        return row
     except psycopg.OperationalError as exc:
         raise PipelineConnectionError(str(exc)) from None
+
+
+async def _end(conn: _Connection, command: bytes) -> None:
+    """COMMIT or ROLLBACK in an exchange of its own; a failed COMMIT raises (and has rolled back)."""
+    conn.pg.send_query_params(command, None)
+    conn.pg.pipeline_sync()
+    [result] = await _exchange(conn.pg)
+    if result.status == pq.ExecStatus.FATAL_ERROR:
+        raise ServerError(result)
 
 
 async def _exchange(pg: pq.abc.PGconn) -> list[pq.abc.PGresult]:
@@ -205,6 +259,8 @@ async def _exchange(pg: pq.abc.PGconn) -> list[pq.abc.PGresult]:
             pg.consume_input()
             continue
         result = pg.get_result()
+        if pg.status != pq.ConnStatus.OK:  # lost: its last result, if any, is libpq's own report of it
+            raise psycopg.OperationalError(pg.get_error_message())
         if result is None:  # the end of one statement's results
             continue
         if result.status == pq.ExecStatus.PIPELINE_SYNC:
