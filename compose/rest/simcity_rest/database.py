@@ -1,9 +1,8 @@
-"""The asyncpg pool, the per-request transaction, and the schema cache with its reload triggers."""
+"""The per-request transaction (pipeline.py's pool), and the schema cache with its reload triggers."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -12,32 +11,11 @@ import asyncpg
 
 from simcity_rest.config import Config
 from simcity_rest.errors import RestError, SingularityError, UnavailableError, from_postgres
+from simcity_rest.pipeline import PipelineConnectionError, Row, ServerError, TransactionPool
 from simcity_rest.schema import SchemaCache
 from simcity_rest.sqlbuilder import Statement
 
 log = logging.getLogger("simcity_rest")
-
-# PostgREST's first statement of every transaction: SET LOCAL the role and the request GUCs.
-_SETUP_SQL = (
-    "SELECT pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('role', $2, true), "
-    "pg_catalog.set_config('request.jwt.claims', $3, true), pg_catalog.set_config('request.method', $4, true), "
-    "pg_catalog.set_config('request.path', $5, true), pg_catalog.set_config('request.headers', $6, true), "
-    "pg_catalog.set_config('request.cookies', '{}', true)"
-)
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Pool reset hook: skip asyncpg's default RESET ALL/UNLISTEN round trip on every release.
-
-    Safe because a request changes nothing beyond its transaction (set_config(..., true) = SET LOCAL),
-    and asyncpg still rolls back any transaction left open before this hook runs.
-    """
-
-
-# `reset=` exists from asyncpg 0.30; older versions keep their default reset (one more round trip).
-_POOL_RESET: dict[str, Any] = (
-    {"reset": _keep_session} if "reset" in inspect.signature(asyncpg.create_pool).parameters else {}
-)
 
 
 @dataclass(frozen=True)
@@ -52,6 +30,10 @@ class Context:
     headers_json: str
     authenticated: bool
 
+    def gucs(self) -> tuple[str, ...]:
+        """The values of pipeline.REQUEST_GUCS, in order."""
+        return (self.search_path, self.role, self.claims_json, self.method, self.path, self.headers_json)
+
 
 @dataclass(frozen=True)
 class Result:
@@ -59,34 +41,32 @@ class Result:
     rows: int
     body: str | None
 
+    @classmethod
+    def of(cls, row: Row) -> "Result":
+        """From the statement's one row (total, rows, body), in PostgreSQL's text format."""
+        total, rows, body = row
+        return cls(None if total is None else int(total), int(rows or 0), None if body is None else body.decode())
+
 
 class Database:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.pool: asyncpg.Pool | None = None
+        self.requests = TransactionPool(config.db_uri, config.db_pool)
         self.cache: SchemaCache | None = None
         self._ready = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._listener_task: asyncio.Task[None] | None = None
-        self._finishing: set[asyncio.Task[None]] = set()
 
     async def start(self, retry_s: float = 0.5, max_retry_s: float = 8.0) -> None:
-        """Connect and load the schema cache, retrying with backoff while the database is not up
-        (PostgREST waits for its database too instead of exiting)."""
+        """Load the schema cache, retrying with backoff while the database is not up (PostgREST
+        waits for its database too instead of exiting)."""
         delay = retry_s
         while True:
             try:
-                self.pool = await asyncpg.create_pool(
-                    self.config.db_uri, min_size=1, max_size=self.config.db_pool,
-                    statement_cache_size=1024, max_inactive_connection_lifetime=300, **_POOL_RESET,
-                )
                 await self.reload()
                 break
             except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
                 log.warning("database not reachable (%s); retrying in %.1f s", exc, delay)
-                if self.pool is not None:
-                    self.pool.terminate()
-                    self.pool = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_retry_s)
         if self.config.db_channel_enabled:
@@ -95,22 +75,20 @@ class Database:
     async def close(self) -> None:
         if self._listener_task is not None:
             self._listener_task.cancel()
-        if self.pool is not None:
-            try:
-                await asyncio.wait_for(self.pool.close(), timeout=5.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down anyway
-                self.pool.terminate()
+        await self.requests.close()
 
     async def reload(self) -> None:
-        """Reload the schema cache; requests arriving meanwhile wait for it (as in PostgREST)."""
-        assert self.pool is not None
+        """Reload the schema cache over a connection of its own; requests arriving meanwhile wait
+        for it (as in PostgREST). The requests' prepared statements need no reset: the SQL built
+        from a new cache is new text, and PostgreSQL re-plans old statements after DDL itself."""
         async with self._reload_lock:
             self._ready.clear()
             try:
-                async with self.pool.acquire() as conn:
+                conn = await asyncio.wait_for(asyncpg.connect(self.config.db_uri), timeout=30.0)
+                try:
                     self.cache = await SchemaCache.load(conn, self.config.db_schemas)
-                # Cached prepared statements may describe the old shapes of tables: drop them.
-                await self.pool.expire_connections()
+                finally:
+                    await conn.close()
                 log.info("schema cache loaded: %d relations", len(self.cache.tables))
             finally:
                 self._ready.set()
@@ -155,55 +133,31 @@ class Database:
         return self.cache
 
     async def run(self, stmt: Statement, ctx: Context, *, readonly: bool, singular: bool) -> Result:
-        """One transaction: setup GUCs, the statement, commit (or roll back on any error)."""
-        assert self.pool is not None
+        """One transaction, one round trip: BEGIN, setup GUCs, the statement, COMMIT (or ROLLBACK on
+        any error). A singular write's row count is checked before it commits (a second exchange);
+        a read has nothing to undo, so its count is checked after."""
+
+        def one_row_or_roll_back(row: Row) -> None:
+            _check_singular(Result.of(row), True)
+
+        check = one_row_or_roll_back if singular and not readonly else None
         try:
-            conn = await self.pool.acquire(timeout=10.0)
+            row = await self.requests.transaction(
+                ctx.gucs(), stmt.sql, stmt.params, readonly=readonly, before_commit=check,
+            )
         except asyncio.TimeoutError:
             raise RestError("Timed out acquiring connection from connection pool.", code="PGRST003", status=504) from None
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except PipelineConnectionError as exc:
             raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
-        handed_off = False
-        try:
-            tx = conn.transaction(readonly=readonly)
-            await tx.start()
-            try:
-                await conn.fetchrow(
-                    _SETUP_SQL, ctx.search_path, ctx.role, ctx.claims_json, ctx.method, ctx.path, ctx.headers_json,
-                )
-                row = await conn.fetchrow(stmt.sql, *stmt.params)
-                result = Result(row[0], row[1], row[2])
-                if singular and result.rows != 1:
-                    raise SingularityError(
-                        "JSON object requested, multiple (or no) rows returned",
-                        details=f"The result contains {result.rows} rows",
-                    )
-            except BaseException:
-                await tx.rollback()
-                raise
-            if readonly:
-                # A read-only transaction's answer is final once its one statement returned: answer
-                # now and end the transaction in the background (saves a round trip of latency).
-                task = asyncio.get_running_loop().create_task(self._finish(tx, conn))
-                self._finishing.add(task)
-                task.add_done_callback(self._finishing.discard)
-                handed_off = True
-                return result
-            await tx.commit()
-            return result
-        except asyncpg.PostgresError as exc:
+        except ServerError as exc:
             raise from_postgres(exc, ctx.authenticated) from None
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-            raise UnavailableError("Database client error. Retrying the connection.", details=str(exc)) from None
-        finally:
-            if not handed_off:
-                await self.pool.release(conn)
+        result = Result.of(row)
+        _check_singular(result, singular)
+        return result
 
-    async def _finish(self, tx: Any, conn: Any) -> None:
-        assert self.pool is not None
-        try:
-            await tx.commit()
-        except Exception as exc:  # noqa: BLE001 - nothing to report to: the response is already sent
-            log.warning("commit of a read-only transaction failed: %s", exc)
-        finally:
-            await self.pool.release(conn)
+
+def _check_singular(result: Result, singular: bool) -> None:
+    if singular and result.rows != 1:
+        raise SingularityError(
+            "JSON object requested, multiple (or no) rows returned", details=f"The result contains {result.rows} rows",
+        )
