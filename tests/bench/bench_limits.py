@@ -69,8 +69,11 @@ def local_figures(anchor_s: float) -> list[Figure]:
                target="<= 1 ms, flat in the run's length"),
         Figure("SC-1 50 iterations, local, wall", f"{statistics.median(r.wall_s for r in short):.2f} s "
                f"(median of {SC1_SHORT_RUNS})", target="<= 3 s"),
-        Figure("SC-1 500 iterations, local, wall", f"{long.wall_s:.1f} s ({long.crashes} crashes)",
-               target="<= 25 s"),
+        # A crash while the app's database is slowed costs the app's own reconnects through that
+        # fault: what a real service would take, so it is shown apart, not hidden.
+        Figure("SC-1 500 iterations, local, wall", f"{long.wall_s:.1f} s ({long.crashes} crashes: "
+               f"{sum(long.restart_seconds):.1f} s kill-to-healthy, under the faults of the moment)",
+               f"steps' own pauses {500 * RunConfig().step_pause_s:.1f} s", target="<= 25 s"),
     ]
     return figures
 
