@@ -184,10 +184,11 @@ def check(history: History, *, terminal: bool = True) -> Verdict:
 
 
 class Checker:
-    """The oracle fed op by op, as a run records them: `observe(op)` updates each slot's state in
-    time bounded by the op and the slot's intents (never by the history so far), `verdict()` is
-    the verdict of the ops observed so far, exactly what `check()` of that prefix gives, and can
-    be asked at every step (it changes nothing)."""
+    """The oracle fed op by op, as a run records them. `observe(op)` hands the op to its slot(s)
+    at once and updates their state in time bounded by the op's snapshot and the slot's intents,
+    not by the history so far (amortised: an intent's first confirmation looks back over the
+    reads once). `verdict()` is the verdict of the ops observed so far, exactly what `check()`
+    gives of that prefix, and can be asked after every step: it changes nothing."""
 
     def __init__(self, fixtures: Fixture | tuple[Fixture, ...]) -> None:
         self.fixtures = fixtures if isinstance(fixtures, tuple) else (fixtures,)
@@ -359,7 +360,8 @@ class _Run:
                 told.confirmed_at, told.booking_id = op.index, booking_id
                 # This intent became confirmed somewhere inside its call. A read that ended after
                 # the call was sent and showed another winner contradicts it: one of the two
-                # confirmations was not exclusive, or not stable.
+                # confirmations was not exclusive, or not stable. (Once per intent: the one look
+                # back over the run's reads.)
                 since = op.invoke_index if op.invoke_index is not None else op.index
                 for read, winner in self.confirmed_reads:
                     if read.completed > since and winner != intent_id:
