@@ -20,11 +20,15 @@ from harness.history import Action, Details, Fixture, History, Op, OpKind, Proce
 
 
 class Recorder:
-    def __init__(self, fixtures: Fixture | tuple[Fixture, ...], *, clock: Callable[[], float] = time.monotonic) -> None:
+    """`on_record` is handed every op as soon as it is recorded (the runner's incremental checker)."""
+
+    def __init__(self, fixtures: Fixture | tuple[Fixture, ...], *, clock: Callable[[], float] = time.monotonic,
+                 on_record: Callable[[Op], None] | None = None) -> None:
         self.fixtures = fixtures if isinstance(fixtures, tuple) else (fixtures,)
         self._clock = clock
         self._start = clock()
         self._ops: list[Op] = []
+        self._on_record = on_record
 
     def _append(self, **fields: Any) -> Op:
         elapsed = self._clock() - self._start
@@ -32,6 +36,8 @@ class Recorder:
             raise ValueError("clock returned a non-finite time")
         op = Op(index=len(self._ops), time_s=elapsed, **fields)
         self._ops.append(op)
+        if self._on_record is not None:
+            self._on_record(op)
         return op
 
     def invoke(self, process: Process, action: Action, details: Details = Details()) -> Op:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from harness.checker import Validity, Verdict, check
+from harness.checker import Checker, Validity, Verdict, check
 from harness.client import AppClient, BookingReply, PreparedBooking, TruthReader, send_skew_us
 from harness.contract import CRASH_CHECK_PARAM, classify_booking_answer
 from harness.errors import InfrastructureError, SimCityError, StopSignal, UsageError
@@ -114,6 +114,8 @@ class Run:
         if self.recorder is None:
             return None
         history = self.recorder.history()
+        # Judged afresh from what was recorded: an interrupt may have struck inside the run's
+        # checker, half-way through an op.
         verdict = check(history, terminal=False)
         if verdict.failed:
             verdict = replace(verdict, reason=f"the run stopped early: {reason}")
@@ -144,7 +146,10 @@ class Run:
             await asyncio.to_thread(nemesis.heal_all)
             await self.wait_healthy(app, "before the run")
             fixtures = tuple([await app.create_fixture(self.config.seed) for _ in range(self.config.slots)])
-            self.recorder = recorder = Recorder(fixtures)
+            # The checker judges each op as it is recorded, so a verdict after every step costs
+            # the step's ops only, not the whole history again.
+            checker = Checker(fixtures)
+            self.recorder = recorder = Recorder(fixtures, on_record=checker.observe)
             await self.read(recorder, truth)
             verdict: Verdict | None = None
             steps = self.schedule.steps
@@ -167,8 +172,7 @@ class Run:
                 if self.progress:
                     self.progress(number, total, str(step))
                 if self.config.stop_at_first_violation:
-                    partial = check(recorder.history(), terminal=False)
-                    if not partial.passed:
+                    if not checker.verdict(terminal=False).passed:
                         # One more look at the truth once the requests in flight have landed: the
                         # damage behind what broke (two clients told "confirmed" is the symptom;
                         # the forensic snapshot shows the rows).
@@ -177,11 +181,11 @@ class Run:
                         if self.inflight:
                             await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
                         await self.read(recorder, truth)
-                        verdict = check(recorder.history(), terminal=False)
+                        verdict = checker.verdict(terminal=False)
                         break
             if verdict is None:
                 await self.settle(recorder, tuple(i for f in fixtures for i in f.intents), app, truth, nemesis)
-                verdict = check(recorder.history(), terminal=True)
+                verdict = checker.verdict(terminal=True)
             return self._result(recorder.history(), verdict)
         finally:
             for task in (*self.inflight, *self.transient):

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.checker import check
 from harness.expectations import MUTANTS
+from harness.history import Action
 from harness.runner import RunConfig, run_sc1
 from harness.stacks.local import LocalStack
 from tests.e2e.catching import assert_caught_for_the_right_invariant
@@ -47,3 +49,20 @@ def test_progress_goes_on_through_the_settle_phase(atomic_stack: LocalStack) -> 
     assert settle[0][2] == "settle: healing every fault" and settle[-1][2] == "settle: reading the final state"
     assert any(what.startswith("settle: resending 2 intent(s)") for _, _, what in settle)
     assert all(done == total == 10 for done, total, _ in settle)
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "racy"])
+def test_a_runs_verdict_is_the_verdict_of_its_recorded_history(strategy: str) -> None:
+    # The runner judges every op as it is recorded; `simcity check` and replays judge the saved
+    # history in one pass. A run that broke stops before settling: judged without its end.
+    verdicts = []
+    with LocalStack({"BOOKING_STRATEGY": strategy}) as stack:
+        for seed in ("sc1-1", "sc1-2", "sc1-3"):
+            result = run_sc1(stack, RunConfig(seed=seed, iterations=30, slots=4))
+            settled = any(op.action is Action.SETTLE for op in result.history.ops)
+            assert result.verdict == check(result.history, terminal=settled), seed
+            verdicts.append(result.verdict)
+    if strategy == "atomic":
+        assert all(v.passed for v in verdicts), [v.violations for v in verdicts]
+    else:
+        assert any(v.failed for v in verdicts), "racy passed 3 seeds of 30 iterations x 4 slots"

@@ -155,3 +155,20 @@ def two_slot_history() -> History:
     rec.read_ok(read, SlotSnapshot(SLOT, VENDOR, SlotState.BOOKED, (row(Process.C1), row(Process.C2, BookingStatus.REJECTED))),
                 SlotSnapshot(SLOT_2, VENDOR, SlotState.BOOKED, rows_2))
     return rec.history()
+
+
+def slot_fixture(n: int) -> Fixture:
+    """Slot n's fixture in a run of several: its own vendor, slot, customers and intents (ids
+    differ per slot)."""
+    def uid(kind: int, p: int = 0) -> str:
+        return f"00000000-0000-4000-{8000 + n:04x}-{kind:06x}{p:06x}"
+
+    slot = uid(2)
+    return Fixture(seed="test", vendor_id=uid(1), slot_id=slot,
+                   intents=tuple(Intent(proc, uid(0xA, k), slot, uid(0xC, k))
+                                 for k, proc in ((1, Process.C1), (2, Process.C2))))
+
+
+def slot_booking_id(f: Fixture, p: Process) -> str:
+    """The id of p's booking on a `slot_fixture`."""
+    return f.intent_of(p).intent_id[:-6] + "b0000" + ("1" if p is Process.C1 else "2")

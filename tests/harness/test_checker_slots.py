@@ -10,39 +10,25 @@ import json
 import pytest
 
 from harness import (
-    Action, BookingRow, BookingStatus, Details, Fixture, History, Intent, MalformedSnapshotError, Op,
+    Action, BookingRow, BookingStatus, Details, Fixture, History, MalformedSnapshotError, Op,
     OpKind, Process, Recorder, SlotSnapshot, SlotState, TerminalState, Validity, ViolationName, check,
     from_jsonl, to_jsonl,
 )
 from harness.contract import SNAPSHOT_SELECT, parse_snapshots, snapshot_params
-from tests.harness.builders import FIXTURE
+from tests.harness.builders import FIXTURE, slot_booking_id, slot_fixture
 
 C1, C2 = Process.C1, Process.C2
 BOOKED, FREE = SlotState.BOOKED, SlotState.FREE
 CONFIRMED, REJECTED = BookingStatus.CONFIRMED, BookingStatus.REJECTED
 
 
-def _fixture(n: int) -> Fixture:
-    """Slot n's fixture: its own vendor, slot, customers and intents (ids differ per slot)."""
-    def uid(kind: int, p: int = 0) -> str:
-        return f"00000000-0000-4000-{8000 + n:04x}-{kind:06x}{p:06x}"
-
-    slot = uid(2)
-    return Fixture(seed="test", vendor_id=uid(1), slot_id=slot,
-                   intents=tuple(Intent(proc, uid(0xA, k), slot, uid(0xC, k)) for k, proc in ((1, C1), (2, C2))))
-
-
-F1, F2, F3 = _fixture(1), _fixture(2), _fixture(3)
-
-
-def booking_id(f: Fixture, p: Process) -> str:
-    return f.intent_of(p).intent_id[:-6] + "b0000" + ("1" if p is C1 else "2")
+F1, F2, F3 = slot_fixture(1), slot_fixture(2), slot_fixture(3)
 
 
 def row(f: Fixture, p: Process, status: BookingStatus = CONFIRMED, *, on: Fixture | None = None) -> BookingRow:
     """p's booking of fixture f, as it would show on the slot of `on` (default: f's own slot)."""
     intent = f.intent_of(p)
-    return BookingRow(booking_id(f, p), intent.intent_id, (on or f).slot_id, intent.customer_id, status)
+    return BookingRow(slot_booking_id(f, p), intent.intent_id, (on or f).slot_id, intent.customer_id, status)
 
 
 def snap(f: Fixture, state: SlotState, *rows: BookingRow) -> SlotSnapshot:
@@ -64,7 +50,7 @@ class Slots:
     def answer(self, invoke: Op, f: Fixture, status: int | None) -> Op:
         p = invoke.process
         intent = f.intent_of(p)
-        booking = {"id": booking_id(f, p), "intent_id": intent.intent_id, "slot_id": f.slot_id,
+        booking = {"id": slot_booking_id(f, p), "intent_id": intent.intent_id, "slot_id": f.slot_id,
                    "customer_id": intent.customer_id}
         payload: object = None
         if status in (200, 201):
