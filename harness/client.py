@@ -27,6 +27,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError, RestUnreachableError, UsageError
+from harness.tls import tls_context
 from harness.contract import JSON, SlotSnapshot, parse_snapshots, snapshot_params
 from harness.history import Fixture, Intent, Process
 
@@ -71,7 +72,7 @@ class PreparedBooking:
         host, port, use_tls = self._address
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=ssl.create_default_context() if use_tls else None),
+                asyncio.open_connection(host, port, ssl=tls_context() if use_tls else None),
                 self._timeout_s)
         except (OSError, asyncio.TimeoutError) as exc:
             self._error = f"ConnectError: {type(exc).__name__}"
@@ -154,7 +155,8 @@ class AppClient:
         # No connection reuse: every booking is its own TCP connection, so a proxy fault that
         # cuts connections hits requests, not a pooled socket that happened to survive.
         self._http = httpx.AsyncClient(
-            base_url=app_url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0)
+            base_url=app_url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0),
+            verify=tls_context(),
         )
         url = urlsplit(app_url)
         self._use_tls = url.scheme == "https"
@@ -213,7 +215,7 @@ class TruthReader:
 
     def __init__(self, rest_url: str, service_key: str, *, timeout_s: float = 5.0, retry_for_s: float = 10.0) -> None:
         headers = {"apikey": service_key, "Authorization": f"Bearer {service_key}"}
-        self._http = httpx.AsyncClient(base_url=rest_url, headers=headers, timeout=timeout_s)
+        self._http = httpx.AsyncClient(base_url=rest_url, headers=headers, timeout=timeout_s, verify=tls_context())
         self._retry_for_s = retry_for_s
 
     async def snapshot(self, slot_id: str) -> SlotSnapshot:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from harness.errors import StackStartError
+from harness.tls import tls_context
 
 
 class ManagedProcess:
@@ -111,7 +112,7 @@ class ManagedProcess:
         database is cut off serves 503 from /health, and that is the truth to observe)."""
         started = time.monotonic()
         deadline = started + (timeout_s or self.ready_timeout_s)
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=1.0, verify=tls_context()) as client:
             while time.monotonic() < deadline:
                 code = self._returncode()
                 if code is not None:

@@ -17,6 +17,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import StackStartError, UsageError
 from harness.history import Hop
+from harness.tls import tls_context
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
 HOPS = tuple(hop.value for hop in Hop)
@@ -161,7 +162,7 @@ class Stack(abc.ABC):
         if url is None:
             return None
         try:
-            body = httpx.get(url, timeout=2.0).json()
+            body = httpx.get(url, timeout=2.0, verify=tls_context()).json()
         except (httpx.HTTPError, ValueError):
             return None
         value = body.get("boot_id") if isinstance(body, dict) else None
@@ -200,7 +201,7 @@ def wait_healthy(url: str, timeout_s: float = 30.0, what: str = "app") -> float:
 
     def probe() -> bool:
         try:
-            return httpx.get(url, timeout=1.0).status_code == 200
+            return httpx.get(url, timeout=1.0, verify=tls_context()).status_code == 200
         except httpx.HTTPError:
             return False
 

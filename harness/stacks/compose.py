@@ -39,6 +39,7 @@ import httpx
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
+from harness.tls import tls_context
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -260,7 +261,7 @@ class ComposeStack(Stack):
             self._apply_loss(hop, probability)
         url = self._health_url_of(container)
         deadline = started + RESTART_TIMEOUT_S
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=1.0, verify=tls_context()) as client:
             while True:
                 try:
                     status = client.get(url).status_code
