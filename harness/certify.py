@@ -281,7 +281,8 @@ class Certifier:
         directory = self.plan.out / relative
         secrets = sorted(self.secrets)
         info = RunInfo(spec.seed, spec.iterations, spec.profile, stack.kind, result.schedule, dict(self.plan.app_env),
-                       slots=self.plan.matrix.slots)
+                       slots=self.plan.matrix.slots,
+                       external=self.plan.external.to_json() if self.plan.external else {})
         write_report(directory, result.history, result.verdict,
                      replay_command=replay_sc1_command(spec, stack.kind, self.plan.app_env, self.plan.matrix.slots,
                                                         self.plan.external),

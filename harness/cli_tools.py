@@ -8,6 +8,7 @@ lives in harness.certify / certificate / replay / shrink / fault_cmd. Exit codes
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import time
@@ -214,8 +215,10 @@ def stack_class(kind: str) -> type | None:
     return ComposeStack
 
 
-def make_stack(kind: str, app_env: Mapping[str, str]) -> Stack:
+def make_stack(kind: str, app_env: Mapping[str, str], external: ExternalTarget | None = None) -> Stack:
     """A fresh, unstarted stack of `kind` through the same selection as `simcity sc1`."""
+    if external is not None:
+        return external.stack(service_key_from_env())
     from harness.stacks.select import choose_stack  # noqa: PLC0415
 
     ns = argparse.Namespace(stack=kind, target_url=None, rest_url=None, restart_cmd=None, proxy=False,
@@ -250,7 +253,7 @@ def cmd_certify(args: argparse.Namespace, console: Console) -> int:
                   + (f" ({why})" if why else ""), highlight=False, markup=False)
     if not specs:
         console.print(f"shard {shard} holds no run of this matrix ({len(matrix)} runs)")
-    factory = (lambda: external.stack(service_key_from_env())) if external else (lambda: make_stack(kind, app_env))
+    factory = functools.partial(make_stack, kind, app_env, external)
     plan = CertifyPlan(matrix, shard, kind, app_env, out, jobs, factory, specs, external)
     sweep_before_starting()
     certifier = Certifier(plan, console)
@@ -310,10 +313,20 @@ CODE_LOADING_ENV = frozenset({
 
 
 def _recorded_target(recorded: RecordedRun, stack_flag: str | None, overrides: Sequence[str], console: Console,
-                     *, trust_env: bool) -> tuple[str, dict[str, str]]:
-    """The stack kind and app environment a recorded run is rerun with. The recorded environment
-    is shown; one that would load code is refused (exit 2) unless `trust_env`."""
+                     *, trust_env: bool) -> tuple[str, dict[str, str], ExternalTarget | None]:
+    """The stack kind, app environment and (for a user's own app) target a recorded run is rerun
+    with. The recorded environment and target are shown; an environment that would load code,
+    and a recorded restart command (SimCity would run it), are refused (exit 2) unless `trust_env`."""
     kind = stack_flag or recorded.info.stack_kind
+    if kind == "external":
+        external = ExternalTarget.from_json(recorded.info.external)
+        console.print(f"recorded target: app {external.target_url}, REST {external.rest_url}"
+                      + (f", restart command {external.restart_cmd!r}" if external.restart_cmd else ""),
+                      highlight=False, markup=False)
+        if external.restart_cmd and not trust_env:
+            raise UsageError(f"{recorded.directory}: run.json's restart command {external.restart_cmd!r} would run "
+                             "here; rerun with --trust-env if you trust that file")
+        return kind, {}, external
     if kind not in STACK_KINDS:
         raise UsageError(f"the run was recorded on a {kind} stack; pass --stack local|compose to rerun it")
     recorded_env = recorded.info.app_env
@@ -324,7 +337,7 @@ def _recorded_target(recorded: RecordedRun, stack_flag: str | None, overrides: S
     if recorded_env:
         console.print("recorded app environment: " + " ".join(f"{k}={v}" for k, v in sorted(recorded_env.items())),
                       highlight=False, markup=False)
-    return resolve_kind(kind), {**recorded_env, **app_env_map(overrides)}
+    return resolve_kind(kind), {**recorded_env, **app_env_map(overrides)}, None
 
 
 def _progress(console: Console, label: str) -> Progress:
@@ -335,7 +348,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     if args.tries < 1:
         raise UsageError(f"--tries must be >= 1, got {args.tries}")
     recorded = read_report_dir(args.report_dir)
-    kind, app_env = _recorded_target(recorded, args.stack, args.app_env, console, trust_env=args.trust_env)
+    kind, app_env, external = _recorded_target(recorded, args.stack, args.app_env, console, trust_env=args.trust_env)
     info = recorded.info
     out = args.out or args.report_dir / "replay"
     expected = verdict_label(recorded.valid, recorded.primary)
@@ -345,7 +358,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     command = shlex.join(["simcity", "replay", str(args.report_dir), "--stack", kind,
                           *[a for k, v in app_env.items() if app_env.get(k) != info.app_env.get(k)
                             for a in ("--app-env", f"{k}={v}")]])
-    stack = make_stack(kind, app_env)
+    stack = make_stack(kind, app_env, external)
     progress = _progress(console, "replay")
     sweep_before_starting()
     with started(stack, disable=not console.is_terminal), progress:
@@ -383,12 +396,12 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
     if recorded.valid != "FAIL" or recorded.primary is None:
         raise UsageError(f"{args.report_dir} recorded a PASS: there is no failure to shrink")
     history = _history(args.report_dir)
-    kind, app_env = _recorded_target(recorded, args.stack, args.app_env, console, trust_env=args.trust_env)
+    kind, app_env, external = _recorded_target(recorded, args.stack, args.app_env, console, trust_env=args.trust_env)
     info = recorded.info
     console.print(f"shrink {recorded.primary} of {args.report_dir}: {len(info.schedule)} steps, budget "
                   f"{args.budget_runs} runs / {args.budget_s:.0f} s, a candidate fails if {args.need} of "
                   f"{args.tries} tries fail", highlight=False, markup=False)
-    stack = make_stack(kind, app_env)
+    stack = make_stack(kind, app_env, external)
     progress = _progress(console, "shrink")
     sweep_before_starting()
     with started(stack, disable=not console.is_terminal), progress:
@@ -407,7 +420,9 @@ def cmd_shrink(args: argparse.Namespace, console: Console) -> int:
         secrets = (stack.endpoints.service_key,)
     shrunk = result.shrunk
     steps_arg = ",".join(str(s) for s in shrunk.steps)
-    command = sc1_command(info.seed, info.profile, kind, app_env, slots=info.slots, extra=["--steps", steps_arg])
+    target_flags = external.flags() if external else []
+    command = sc1_command(info.seed, info.profile, kind, app_env, slots=info.slots,
+                          extra=[*target_flags, "--steps", steps_arg])
     file_command = sc1_command(info.seed, info.profile, kind, app_env, slots=info.slots,
                                extra=["--schedule", str(args.report_dir / "shrunk.json")])
     numbered = "\n".join(f"{n:>3}. {step}" for n, step in enumerate(shrunk.steps, 1))
@@ -445,7 +460,7 @@ def _history(report_dir: Path) -> History | None:
 def _write_shrunk_report(directory: Path, result: RunResult, info: RunInfo, kind: str, app_env: Mapping[str, str],
                          command: str, secrets: Sequence[str]) -> None:
     shrunk = RunInfo(info.seed, len(result.schedule), info.profile, kind, result.schedule, dict(app_env),
-                     slots=info.slots)
+                     slots=info.slots, external=info.external)
     write_report(directory, result.history, result.verdict, replay_command=command, secrets=secrets, run=shrunk)
     write_run_info(directory, shrunk, secrets)
 
@@ -551,8 +566,9 @@ def schedule_flags(args: argparse.Namespace) -> list[str]:
 
 def write_sc1_run_info(report_dir: Path, args: argparse.Namespace, stack: Stack, result: RunResult,
                        secrets: Sequence[str]) -> RunInfo:
+    external = external_target(args).to_json() if stack.kind == "external" else {}
     info = RunInfo(args.seed, len(result.schedule), args.profile, stack.kind, result.schedule,
-                   dict(getattr(args, "app_env_map", {}) or {}), slots=getattr(args, "slots", 1))
+                   dict(getattr(args, "app_env_map", {}) or {}), slots=getattr(args, "slots", 1), external=external)
     write_run_info(report_dir, info, secrets)
     return info
 

@@ -57,7 +57,7 @@ def replay(recorded: RecordedRun, stack: Stack, *, tries: int, out: Path, app_en
         result = run_sc1(stack, config_for(info), progress(attempt) if progress else None)
         directory = out  # the deciding try's report: the first reproduction, else the last try
         again = RunInfo(info.seed, info.iterations, info.profile, stack.kind, info.schedule, dict(app_env),
-                        slots=info.slots)
+                        slots=info.slots, external=info.external)
         write_report(directory, result.history, result.verdict, replay_command=replay_command, secrets=secrets,
                      run=again)
         write_run_info(directory, again, secrets)

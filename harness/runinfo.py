@@ -88,6 +88,8 @@ class RunInfo:
     simcity_version: str = ""
     git_sha: str | None = None
     slots: int = 1
+    # The user's own app (stack kind `external`), as ExternalTarget.to_json() gives it.
+    external: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def strategy(self) -> str:
@@ -100,6 +102,7 @@ class RunInfo:
             "iterations": self.iterations,
             "profile": self.profile,
             "slots": self.slots,
+            **({"external": dict(self.external)} if self.external else {}),
             "stack_kind": self.stack_kind,
             "app_env": dict(self.app_env),
             "schedule": self.schedule.to_json(),
@@ -123,7 +126,8 @@ class RunInfo:
                        stack_kind=str(obj.get("stack_kind") or "local"), schedule=schedule,
                        app_env={str(k): str(v) for k, v in app_env.items()},
                        simcity_version=str(obj.get("simcity_version") or ""), git_sha=obj.get("git_sha"),
-                       slots=int(obj.get("slots", 1)))
+                       slots=int(obj.get("slots", 1)),
+                       external=dict(obj["external"]) if isinstance(obj.get("external"), dict) else {})
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"bad run description: {exc!r}") from None
 

@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,23 @@ class ExternalTarget:
         if self.db_upstream:
             flags += ["--db-upstream", self.db_upstream, "--db-listen", self.db_listen or DEFAULT_DB_LISTEN]
         return flags
+
+    def to_json(self) -> dict[str, object]:
+        """What a run's run.json keeps to attack this target again (`simcity replay`)."""
+        return {"target_url": self.target_url, "rest_url": self.rest_url, "restart_cmd": self.restart_cmd,
+                "proxy": self.proxy, "db_upstream": self.db_upstream, "db_listen": self.db_listen}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object]) -> "ExternalTarget":
+        def text(key: str) -> str | None:
+            value = obj.get(key)
+            return value if isinstance(value, str) and value else None
+
+        target_url, rest_url = text("target_url"), text("rest_url")
+        if target_url is None or rest_url is None:
+            raise UsageError("run.json names no target_url and rest_url for its external app")
+        return cls(target_url, rest_url, restart_cmd=text("restart_cmd"), proxy=obj.get("proxy") is True,
+                   db_upstream=text("db_upstream"), db_listen=text("db_listen"))
 
     def identity(self) -> dict[str, object]:
         """What is certified: the app's address (without credentials), the version the user

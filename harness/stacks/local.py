@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import StackStartError, UsageError
@@ -29,6 +30,11 @@ from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healt
 from harness.stacks.reaper import DETACHED, OWNER_ENV, stop_marked
 from toxics import ToxiproxyController
 from toxics.control import Toxic
+
+if TYPE_CHECKING:
+    from booking_app.spawn import ForkedApp
+
+_Process = TypeVar("_Process", bound=ManagedProcess)
 
 APP_PROXY = "app"
 DB_PROXY = "app_db"
@@ -64,7 +70,7 @@ class LocalStack(Stack):
         self._root = root
         self._own_root = root is None
         self._exit = ExitStack()
-        self._app: ManagedProcess | None = None
+        self._app: ForkedApp | None = None
         self._processes: list[ManagedProcess] = []
         self._postgres: LocalPostgres | None = None
         self.jwt_secret = new_jwt_secret()
@@ -84,7 +90,7 @@ class LocalStack(Stack):
         far = "".join(f", {hop} {ms} ms away" for hop, ms in self.distance.items())
         return f"local (PostgreSQL, simcity-rest, simcity-toxiproxy, booking-app[{strategy}]{far})"
 
-    def _spawn(self, process: ManagedProcess) -> ManagedProcess:
+    def _spawn(self, process: _Process) -> _Process:
         self._processes.append(process)
         return self._exit.enter_context(process)
 
@@ -214,6 +220,8 @@ class LocalStack(Stack):
         if not mark.startswith(DETACHED):
             raise StackStartError("a stack to detach must be started under a detached mark")
         state_file.write_text(json.dumps({"kind": self.kind, "mark": mark, "root": str(self.root)}))
+        if self._app is not None:
+            self._app.release()
         self._exit.pop_all()
         self._own_root = False
 

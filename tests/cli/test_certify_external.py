@@ -106,6 +106,14 @@ def test_a_broken_build_fails_the_gate_with_replays_of_the_same_app(database: tu
     for flag in ("--stack external", "--target-url", "--rest-url", "--restart-cmd", "--db-upstream"):
         assert flag in report_text
     assert "--app-env" not in report_text.split("--stack external", 1)[1].split("\n", 1)[0]
+    # The certificate's "simcity replay runs/X" works for an external run: run.json names the
+    # target; its restart command runs only once the user says they trust the file.
+    run_dir = out / failed[0]["report"]
+    assert json.loads((run_dir / "run.json").read_text())["external"]["restart_cmd"] == restart_cmd
+    key = {"SIMCITY_SERVICE_KEY": database[0].endpoints.service_key}
+    refused = simcity("replay", str(run_dir), env=key, timeout=60)
+    assert refused.returncode == 2 and "rerun with --trust-env" in refused.stderr, refused.stderr
+    assert restart_cmd in refused.stdout + refused.stderr
 
 
 @pytest.mark.parametrize(("args", "fragment"), [

@@ -158,6 +158,11 @@ def test_a_restart_cmd_that_leaves_the_app_running_is_no_crash(tmp_path: Path) -
                        stack.endpoints.rest_url, "--restart-cmd", "true", "--report-dir", str(report),
                        "--steps", "send_book(A),restart_simcity(),retry_book(A),restart_simcity()",
                        env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
+        # run.json names the target, so `simcity replay` attacks the same app again (its restart
+        # command runs only with --trust-env).
+        replayed = simcity("replay", str(report), "--trust-env", env={"SIMCITY_SERVICE_KEY": stack.endpoints.service_key})
+    assert replayed.returncode == 0 and "REPRODUCED" in replayed.stdout, replayed.stdout + replayed.stderr
+    assert "recorded target: app http://127.0.0.1:" in replayed.stdout and "restart command 'true'" in replayed.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("crashes: 0 (2 more restart(s) left the app running: its boot_id did not change, so they are not "
             "counted)") in proc.stdout

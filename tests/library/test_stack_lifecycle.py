@@ -22,8 +22,21 @@ from harness.stacks.local import LocalStack
 from tests.leftovers import alive, private_tmpdir
 
 
+# Processes this pytest process already had before the test (another module's session fixture,
+# e.g. tests/app's app), which no stack of these tests started.
+_before: set[int] = set()
+
+
 def children() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if alive(p)]
+    """The live processes under this one that the current test started."""
+    return [p for p in psutil.Process().children(recursive=True) if alive(p) and p.pid not in _before]
+
+
+@pytest.fixture(autouse=True)
+def _others_before() -> Iterator[None]:
+    _before.clear()
+    _before.update(p.pid for p in psutil.Process().children(recursive=True))
+    yield
 
 
 def listening() -> set[int]:

@@ -103,6 +103,14 @@ class ForkedApp(ManagedProcess):
                     self._exits[int(message["exited"])] = int(message["code"])
                     self._ended.notify_all()
 
+    def release(self) -> None:
+        """Let the app outlive this process (`simcity stack up`): its template no longer takes it
+        along when its owner goes. It is stopped later by its owner mark (`simcity stack down`)."""
+        if self._template is not None and self._template.poll() is None:
+            assert self._template.stdin is not None
+            self._template.stdin.write(b'{"release": true}\n')
+            self._template.stdin.flush()
+
     def _returncode(self) -> int | None:
         return None if self._proc is None else self._exits.get(self._proc.pid)
 

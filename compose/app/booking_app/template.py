@@ -9,10 +9,12 @@ crash stays a real SIGKILL of every process of the app; the template is not one 
 
 Protocol, one JSON object per line (each written whole with one write(2), so lines never mix):
   stdin   {"env": {...}, "log": "/path/app.log"}   fork an app with this environment and log
+          {"release": true}                         its apps outlive it (`simcity stack up`)
   stdout  {"ready": true}                           once, when the imports are done
           {"forked": PID}                           answer to each request, in order
           {"exited": PID, "code": N}                an app ended (N < 0: killed by signal -N)
-On EOF of stdin (its owner is gone, even by kill -9) it SIGKILLs every app it forked and exits.
+On EOF of stdin (its owner is gone, even by kill -9) it SIGKILLs every app it forked and exits,
+unless its owner released them.
 """
 
 from __future__ import annotations
@@ -74,14 +76,18 @@ def main() -> int:
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # its owner stops it by closing stdin
     _say({"ready": True})
+    released = False
     for line in sys.stdin:
         request = json.loads(line)
+        if request.get("release"):
+            released = True
+            continue
         pid = os.fork()
         if pid == 0:
             _become_app({str(k): str(v) for k, v in request["env"].items()}, str(request["log"]))
         _apps.add(pid)
         _say({"forked": pid})
-    for pid in list(_apps):  # the owner is gone: so is every app it had
+    for pid in [] if released else list(_apps):  # the owner is gone: so is every app it had
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
