@@ -99,11 +99,7 @@ def test_a_stop_signal_leaves_the_run_so_far_and_nothing_running(tmp_path: Path,
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(private_tmp)})
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        for line in proc.stdout:  # the run has begun once the stack is described
-            if line.startswith("SC-1 on") or time.monotonic() > deadline:
-                break
+        until_the_run_begins(proc)
         time.sleep(2.0)
         started = psutil.Process(proc.pid).children(recursive=True)
         ports = {c.laddr.port for p in started for c in _listening(p)}
@@ -142,11 +138,7 @@ def test_a_stop_signal_during_the_settle_phase_leaves_the_run_so_far_and_nothing
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(private_tmp)})
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        for line in proc.stdout:
-            if line.startswith("SC-1 on") or time.monotonic() > deadline:
-                break
+        until_the_run_begins(proc)
         began = time.monotonic()
         started = psutil.Process(proc.pid).children(recursive=True)
         masters = booking_app_masters(proc.pid)
@@ -170,6 +162,15 @@ def test_a_stop_signal_during_the_settle_phase_leaves_the_run_so_far_and_nothing
     left = list(private_tmp.iterdir())
     private_tmp.rmdir() if not left else None
     assert left == []
+
+
+def until_the_run_begins(proc: subprocess.Popen[str]) -> None:
+    """Read `simcity sc1`'s output until it describes its stack: the run has begun (bounded)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        if line.startswith("SC-1 on") or time.monotonic() > deadline:
+            return
 
 
 def _marked_by(pid: int) -> list[int]:
@@ -206,11 +207,7 @@ def test_what_a_killed_run_left_is_found_by_its_mark_and_stopped(tmp_path: Path)
          "--seed", "kill-9", "--report-dir", str(tmp_path / "report")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        for line in proc.stdout:
-            if line.startswith("SC-1 on") or time.monotonic() > deadline:
-                break
+        until_the_run_begins(proc)
         left = psutil.Process(proc.pid).children(recursive=True)
         owner = proc.pid
         proc.kill()  # kill -9: no cleanup at all
