@@ -47,6 +47,14 @@ class Nemesis:
         self._lossy: set[Hop] = set()  # hops where the stack applied real packet loss
         self.crashes = 0
         self.restart_seconds: list[float] = []
+        # The app's boot id as last seen (CONTRACT.md section 4): read while the network is clean
+        # (`note_boot_id`) and after each crash, so a crash need not ask /health first, whose
+        # answer waits on a database ping through whatever app-db fault is on at that moment.
+        self._boot_id: str | None = None
+        self._boot_id_known = False
+
+    def note_boot_id(self) -> None:
+        self._boot_id, self._boot_id_known = self.stack.boot_id(), True
 
     def faultable(self, hop: Hop) -> bool:
         return self.controller is not None and hop.value in self.stack.endpoints.proxy_names
@@ -148,9 +156,12 @@ class Nemesis:
         whether the app's boot id says it really started again (CONTRACT.md section 4). While its
         database is cut off, the app cannot be healthy: wait until it serves instead (the settle
         phase waits for health once everything is healed)."""
-        before = self.stack.boot_id()
+        if not self._boot_id_known:
+            self.note_boot_id()
+        before = self._boot_id
         took = self.stack.restart_app(wait_healthy=not self.database_cut_off())
-        check = crash_check(before, self.stack.boot_id())
+        self.note_boot_id()
+        check = crash_check(before, self._boot_id)
         if check is not CrashCheck.NOT_RESTARTED:
             self.crashes += 1
         self.restart_seconds.append(took)

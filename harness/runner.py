@@ -145,6 +145,7 @@ class Run:
             # restarting or reconnecting to its database).
             await asyncio.to_thread(nemesis.heal_all)
             await self.wait_healthy(app, "before the run")
+            await asyncio.to_thread(nemesis.note_boot_id)
             fixtures = tuple([await app.create_fixture(self.config.seed) for _ in range(self.config.slots)])
             # The checker judges each op as it is recorded, so a verdict after every step costs
             # the step's ops only, not the whole history again.
