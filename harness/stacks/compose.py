@@ -119,9 +119,6 @@ class ImageChoice:
     upstream: bool
     why: str
 
-    def describe(self) -> str:
-        return f"{self.service} {self.image} ({self.why})"
-
 
 # Images this process could not pull, with the engine's reason: asked once per process, so that a
 # certify matrix on a machine without a registry does not wait for each of its runs.
@@ -383,24 +380,26 @@ class ComposeStack(Stack):
         """Per service: the upstream image if it is here or can be pulled (bounded), else the
         offline stand-in, built from this checkout (build.sh is idempotent, ~2 s when nothing
         changed, so the stack never attacks an image built from older code)."""
-        choices: dict[str, ImageChoice] = {}
-        if self._forced != "offline":
-            to_pull = [u for u, _ in SERVICE_IMAGES.values() if u not in _unpullable and not self._present(u)]
+        if self._forced == "offline":
+            choices = {service: ImageChoice(service, offline, False, f"{IMAGES_ENV}=offline")
+                       for service, (_, offline) in SERVICE_IMAGES.items()}
+        else:
+            choices = {}
+            missing = [u for u, _ in SERVICE_IMAGES.values() if not self._present(u)]
+            to_pull = [u for u in missing if u not in _unpullable]
             if to_pull:
                 self._log(f"compose: pulling {', '.join(to_pull)} (not here yet; each bounded by "
                           f"{PULL_TIMEOUT_S:.0f} s)")
-        for service, (upstream, offline) in SERVICE_IMAGES.items():
-            if self._forced == "offline":
-                choices[service] = ImageChoice(service, offline, False, f"{IMAGES_ENV}=offline")
-                continue
-            why_not = self._have_or_pull(upstream)
-            if why_not is None:
-                choices[service] = ImageChoice(service, upstream, True, "upstream")
-            elif self._forced == "upstream":
-                raise StackStartError(f"{IMAGES_ENV}=upstream, but {upstream} is not here and cannot be "
-                                      f"pulled: {why_not}\n{HINT}")
-            else:
-                choices[service] = ImageChoice(service, offline, False, f"{upstream} cannot be pulled: {why_not}")
+            for service, (upstream, offline) in SERVICE_IMAGES.items():
+                why_not = self._pull(upstream) if upstream in missing else None
+                if why_not is None:
+                    choices[service] = ImageChoice(service, upstream, True, "upstream")
+                elif self._forced == "upstream":
+                    raise StackStartError(f"{IMAGES_ENV}=upstream, but {upstream} is not here and cannot be "
+                                          f"pulled: {why_not}\n{HINT}")
+                else:
+                    choices[service] = ImageChoice(service, offline, False,
+                                                   f"{upstream} cannot be pulled: {why_not}")
         offline_images = [c.image for c in choices.values() if not c.upstream]
         if offline_images:
             self._build_offline_images(first_time=not all(map(self._present, offline_images)))
@@ -414,10 +413,9 @@ class ComposeStack(Stack):
             return False
         return True
 
-    def _have_or_pull(self, image: str) -> str | None:
-        """None once `image` is here (pulled now if need be); else why it cannot be had."""
-        if self._present(image):
-            return None
+    def _pull(self, image: str) -> str | None:
+        """Pull `image`, which is not here: None once it is, else why it cannot be had (asked of
+        the registry once per process)."""
         if image in _unpullable:
             return _unpullable[image]
         name, _, tag = image.rpartition(":")
