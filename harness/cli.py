@@ -273,8 +273,7 @@ def cmd_stack(args: argparse.Namespace, console: Console) -> int:
     state_file = STATE_DIR / "stack.json"
     env_file = STATE_DIR / "stack.env"
     if args.stack_command == "down":
-        kind = detached_kind(state_file)
-        stop_detached(state_file)
+        kind = stop_detached(state_file)
         env_file.unlink(missing_ok=True)
         console.print(f"{kind} stack stopped" if kind else "no stack was running")
         if args.all:

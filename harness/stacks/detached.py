@@ -17,11 +17,11 @@ def detached_kind(state_file: Path) -> str | None:
     return None if state is None else str(state.get("kind") or "local")
 
 
-def stop_detached(state_file: Path) -> bool:
-    """Stop the stack recorded in `state_file` and forget it; False when none was recorded."""
+def stop_detached(state_file: Path) -> str | None:
+    """Stop the stack recorded in `state_file` and forget it; its kind, None when none was recorded."""
     state = _read(state_file)
     if state is None:
-        return False
+        return None
     if state.get("kind") == "compose":
         from harness.stacks.compose import stop_detached as stop_compose  # noqa: PLC0415 - needs docker
 
@@ -33,7 +33,7 @@ def stop_detached(state_file: Path) -> bool:
 
         stop_local(state)
     state_file.unlink()
-    return True
+    return str(state.get("kind") or "local")
 
 
 def _read(state_file: Path) -> dict[str, object] | None:
