@@ -86,7 +86,7 @@ class ExternalStack(Stack):
     def can_crash(self) -> bool:
         return bool(self.restart_cmd)
 
-    def app_health_url(self) -> str | None:
+    def app_health_url(self) -> str:
         return f"{self.target_url}/health"
 
     def _start(self) -> StackEndpoints:
@@ -95,7 +95,7 @@ class ExternalStack(Stack):
             app_url, proxy_api, names = self._start_proxy()
         # After the proxy: an app whose database sits behind it cannot be healthy before it listens.
         what = f"target app (its database through {self.db_listen})" if self.db_listen else "target app"
-        wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what=what)
+        wait_until_healthy(self.app_health_url(), timeout_s=self.health_timeout_s, what=what)
         return StackEndpoints(app_url=app_url, rest_url=self.rest_url, service_key=self._service_key,
                               proxy_api_url=proxy_api, proxy_names=names)
 
@@ -141,7 +141,7 @@ class ExternalStack(Stack):
         if proc.returncode != 0:
             raise StackStartError(f"--restart-cmd exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
         if wait_healthy:
-            wait_until_healthy(f"{self.target_url}/health", timeout_s=self.health_timeout_s, what="target app")
+            wait_until_healthy(self.app_health_url(), timeout_s=self.health_timeout_s, what="target app")
         return time.monotonic() - started
 
     def _close(self) -> None:
