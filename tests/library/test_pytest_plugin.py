@@ -26,6 +26,15 @@ EXAMPLE = ROOT / "examples" / "test_booking_sc1.py"
 RUN_TIMEOUT_S = 240
 
 
+def the_one(pattern: str, out: str) -> str:
+    """The one value `pattern` captures in a pytest session's output. Under CI (the `CI` or
+    `BUILD_NUMBER` variable set) pytest's short summary repeats a failure's whole message instead
+    of its first line, so the same line may show twice: it must name one value."""
+    found = set(re.findall(pattern, out, re.M))
+    assert len(found) == 1, (pattern, out)
+    return found.pop()
+
+
 @pytest.fixture
 def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """TMPDIR of the pytest sessions under test: what their stacks leave behind is seen here."""
@@ -93,7 +102,7 @@ def test_the_example_passes_on_the_correct_app_and_fails_with_the_forensic_text_
                      "--app-env BOOKING_STRATEGY=racy"):
         assert forensic in out
     assert "Traceback" not in out and "eyJ" not in out  # no stack trace of the plugin, no JWT (secret)
-    [html] = re.findall(r"^report: (\S+)$", out, re.M)
+    html = the_one(r"^report: (\S+)$", out)
     report = Path(html).parent
     assert json.loads((report / "verdict.json").read_text())["valid"] == "FAIL"
     run = json.loads((report / "run.json").read_text())  # what `simcity replay` / `shrink` read
@@ -147,7 +156,7 @@ def test_infrastructure_trouble_in_a_run_is_an_error_not_a_failure(
     result.assert_outcomes(errors=1)
     out = result.stdout.str()
     assert "RestUnreachableError" in out and "ERROR at call of test_booking_never_double_books" in out
-    [saved] = re.findall(r"simcity: the run so far is saved: (\S+)", out)
+    saved = the_one(r"simcity: the run so far is saved: (\S+)", out)
     verdict = json.loads((Path(saved).parent / "verdict.json").read_text())
     assert verdict["valid"] == "INCONCLUSIVE"
     assert verdict["replay_command"] == (
