@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
 import uuid
 from collections.abc import Sequence
@@ -217,6 +216,9 @@ class TruthReader:
         headers = {"apikey": service_key, "Authorization": f"Bearer {service_key}"}
         self._http = httpx.AsyncClient(base_url=rest_url, headers=headers, timeout=timeout_s, verify=tls_context())
         self._retry_for_s = retry_for_s
+        # A run reads the same slots after every step: their request is built once, since
+        # encoding its long query string is most of httpx's cost per read.
+        self._requests: dict[tuple[str, ...], httpx.Request] = {}
 
     async def snapshot(self, slot_id: str) -> SlotSnapshot:
         """Read one slot and all its bookings."""
@@ -227,7 +229,10 @@ class TruthReader:
         """Read these slots and all their bookings in ONE request. Transport errors are retried
         (bounded); REST that stays unreachable or refuses is infrastructure trouble, never a
         product verdict."""
-        params = snapshot_params(slot_ids)
+        key = tuple(slot_ids)
+        request = self._requests.get(key)
+        if request is None:
+            request = self._requests[key] = self._http.build_request("GET", "/slots", params=snapshot_params(slot_ids))
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(httpx.TransportError),
@@ -235,7 +240,7 @@ class TruthReader:
                 wait=wait_fixed(0.1), reraise=True,
             ):
                 with attempt:
-                    response = await self._http.get("/slots", params=params)
+                    response = await self._http.send(request)
         except httpx.HTTPError as exc:
             raise RestUnreachableError(f"REST unreachable for {self._retry_for_s:.0f} s: {exc!r}") from exc
         if response.status_code != 200:

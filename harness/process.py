@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from harness.errors import StackStartError
+from harness.polling import probe_pause
 from harness.tls import tls_context
 
 
@@ -112,6 +113,7 @@ class ManagedProcess:
         database is cut off serves 503 from /health, and that is the truth to observe)."""
         started = time.monotonic()
         deadline = started + (timeout_s or self.ready_timeout_s)
+        probes = 0
         with httpx.Client(timeout=1.0, verify=tls_context()) as client:
             while time.monotonic() < deadline:
                 code = self._returncode()
@@ -122,7 +124,8 @@ class ManagedProcess:
                     )
                 if self._probe(client, serving_only):
                     return time.monotonic() - started
-                time.sleep(0.02)
+                probes += 1
+                time.sleep(probe_pause(probes))
         raise StackStartError(
             f"{self.name} not ready after {timeout_s or self.ready_timeout_s:.0f} s; log tail: {self.log_tail()}"
         )

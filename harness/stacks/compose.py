@@ -17,6 +17,7 @@ InfrastructureError carrying the failing service's last log lines and a hint.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import httpx
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
+from harness.polling import probe_pause
 from harness.tls import tls_context
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
@@ -259,7 +261,7 @@ class ComposeStack(Stack):
         url = self._health_url_of(container)
         deadline = started + RESTART_TIMEOUT_S
         with httpx.Client(timeout=1.0, verify=tls_context()) as client:
-            while True:
+            for probes in itertools.count(1):
                 try:
                     status = client.get(url).status_code
                     if status == 200 or not wait_healthy:
@@ -270,7 +272,7 @@ class ComposeStack(Stack):
                     raise StackStartError(
                         f"app container not {'healthy' if wait_healthy else 'serving'} at {url} "
                         f"{RESTART_TIMEOUT_S:.0f} s after its restart\n{self._logs('app')}\n{HINT}")
-                time.sleep(0.02)
+                time.sleep(probe_pause(probes))
 
     def app_health_url(self) -> str | None:
         """On the app container's own address on the Compose network, from the host (never
