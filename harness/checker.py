@@ -194,7 +194,9 @@ class Checker:
 
     def __init__(self, fixtures: Fixture | tuple[Fixture, ...]) -> None:
         self.fixtures = fixtures if isinstance(fixtures, tuple) else (fixtures,)
-        self._runs = tuple(_Run(f) for f in self.fixtures)
+        # One clock for every slot: each op's time is written once, not once per slot it reaches.
+        self._times: dict[int, float] = {}
+        self._runs = tuple(_Run(f, times=self._times) for f in self.fixtures)
         # The slots an intent's ops go to, as `History.slot_view` routes them: a booking of an
         # intent no fixture issued belongs to none (with one slot, every op is the slot's).
         self._slots_of: dict[str, list[int]] = {}
@@ -204,6 +206,7 @@ class Checker:
 
     def observe(self, op: Op) -> None:
         """Take the next op of the history (ops come in index order, as recorded)."""
+        self._times[op.index] = op.time_s
         if len(self._runs) == 1:
             self._runs[0].step(op, op.snapshot)
             return
@@ -267,7 +270,7 @@ class _Run:
     seen_confirmed: dict[str, tuple[str, _Read]] = field(default_factory=dict)  # intent -> (booking, read)
     crashes: list[int] = field(default_factory=list)  # invoke indexes of the crashes
     confirmed_reads: list[tuple[_Read, str]] = field(default_factory=list)  # (read, confirmed intent)
-    times: dict[int, float] = field(default_factory=dict)  # op index -> seconds, for the messages
+    times: dict[int, float] = field(default_factory=dict)  # op index -> seconds, for the messages (the Checker's)
     settle_at: int | None = None  # the settle phase's invoke
     settle_error: str | None = None  # why the settle phase could not make the app healthy
     settle_tries: dict[str, int] = field(default_factory=dict)  # intent -> bookings sent while settling
@@ -303,7 +306,6 @@ class _Run:
 
     def step(self, op: Op, snapshot: SlotSnapshot | None) -> None:
         """The next op of this slot, and its snapshot of the slot if it is a read's answer."""
-        self.times[op.index] = op.time_s
         self.last_index = op.index
         action = op.action
         if op.kind is _INVOKE:

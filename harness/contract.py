@@ -58,6 +58,9 @@ class BookingStatus(str, Enum):
     FAILED = "failed"
 
 
+# Read on every snapshot's rows; a member read through its class costs a lookup each time.
+_CONFIRMED = BookingStatus.CONFIRMED
+
 class Answer(str, Enum):
     """What `POST /bookings` told a client, per CONTRACT.md section 1."""
 
@@ -136,7 +139,7 @@ class SlotSnapshot:
 
     @property
     def confirmed(self) -> tuple[BookingRow, ...]:
-        return tuple(b for b in self.bookings if b.status is BookingStatus.CONFIRMED)
+        return tuple([b for b in self.bookings if b.status is _CONFIRMED])
 
     def rows_for(self, intent_id: str) -> tuple[BookingRow, ...]:
         return tuple(b for b in self.bookings if b.intent_id == intent_id)
