@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from harness.errors import StackStartError
-from harness.polling import probe_pause
+from harness.polling import PROBE_PAUSE_S
 from harness.tls import tls_context
 
 
@@ -113,7 +113,6 @@ class ManagedProcess:
         database is cut off serves 503 from /health, and that is the truth to observe)."""
         started = time.monotonic()
         deadline = started + (timeout_s or self.ready_timeout_s)
-        probes = 0
         with httpx.Client(timeout=1.0, verify=tls_context()) as client:
             while time.monotonic() < deadline:
                 code = self._returncode()
@@ -124,8 +123,7 @@ class ManagedProcess:
                     )
                 if self._probe(client, serving_only):
                     return time.monotonic() - started
-                probes += 1
-                time.sleep(probe_pause(probes))
+                time.sleep(PROBE_PAUSE_S)
         raise StackStartError(
             f"{self.name} not ready after {timeout_s or self.ready_timeout_s:.0f} s; log tail: {self.log_tail()}"
         )

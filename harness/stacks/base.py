@@ -13,11 +13,11 @@ from types import TracebackType
 from typing import Self
 
 import httpx
-from tenacity import Retrying, retry_if_result, stop_after_delay
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import StackStartError, UsageError
 from harness.history import Hop
-from harness.polling import probe_pause
+from harness.polling import PROBE_PAUSE_S
 from harness.tls import tls_context
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
@@ -208,7 +208,7 @@ def wait_healthy(url: str, timeout_s: float = 30.0, what: str = "app") -> float:
 
     retrying = Retrying(
         retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout_s),
-        wait=lambda state: probe_pause(state.attempt_number), retry_error_callback=lambda state: False,
+        wait=wait_fixed(PROBE_PAUSE_S), retry_error_callback=lambda state: False,
     )
     if not retrying(probe):
         raise StackStartError(f"{what} not healthy at {url} after {timeout_s:.0f} s")

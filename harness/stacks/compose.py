@@ -17,7 +17,6 @@ InfrastructureError carrying the failing service's last log lines and a hint.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -40,7 +39,7 @@ import httpx
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
-from harness.polling import probe_pause
+from harness.polling import PROBE_PAUSE_S
 from harness.tls import tls_context
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
@@ -261,7 +260,7 @@ class ComposeStack(Stack):
         url = self._health_url_of(container)
         deadline = started + RESTART_TIMEOUT_S
         with httpx.Client(timeout=1.0, verify=tls_context()) as client:
-            for probes in itertools.count(1):
+            while True:
                 try:
                     status = client.get(url).status_code
                     if status == 200 or not wait_healthy:
@@ -272,7 +271,7 @@ class ComposeStack(Stack):
                     raise StackStartError(
                         f"app container not {'healthy' if wait_healthy else 'serving'} at {url} "
                         f"{RESTART_TIMEOUT_S:.0f} s after its restart\n{self._logs('app')}\n{HINT}")
-                time.sleep(probe_pause(probes))
+                time.sleep(PROBE_PAUSE_S)
 
     def app_health_url(self) -> str | None:
         """On the app container's own address on the Compose network, from the host (never
