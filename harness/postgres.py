@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from harness.errors import InfrastructureError
 from harness.stacks._net import free_port
+from harness.watchdog import WATCHDOG
 
 DB_DIR = Path(__file__).resolve().parent.parent / "compose" / "db"
 SUPERUSER = "postgres"
@@ -77,6 +78,7 @@ class LocalPostgres:
         self.port = self.port or free_port()
         self._user = _run_as()
         self._owned_root = self.root is None
+        self._postmaster: int | None = None
         self._starting = False
 
     @property
@@ -128,6 +130,7 @@ class LocalPostgres:
     def start(self) -> "LocalPostgres":
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="simcity-pg-"))
+            WATCHDOG.guard_dir(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         if self._user:
             shutil.chown(self.root, self._user)
@@ -156,6 +159,13 @@ class LocalPostgres:
             "-l", str(self.root / "postgres.log"), "-w", "-t", "60", "start", what="start",
         )
         self._starting = False
+        # The postmaster leads a session of its own (pg_ctl daemonised it): the watchdog stops it
+        # should SimCity die without `close()`.
+        if self._postmaster is not None:  # a server of an earlier start of this cluster
+            WATCHDOG.release_group(self._postmaster)
+        self._postmaster = self._postmaster_pid()
+        if self._postmaster is not None:
+            WATCHDOG.guard_group(self._postmaster)
         if self.apply_schema:
             self.apply(DB_DIR)
         return self
@@ -203,10 +213,21 @@ class LocalPostgres:
             capture_output=True, timeout=60,
         )
 
+    def _postmaster_pid(self) -> int | None:
+        """The server's pid: the first line of its postmaster.pid."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
     def close(self) -> None:
         self.stop("immediate")
+        if self._postmaster is not None:
+            WATCHDOG.release_group(self._postmaster)
+            self._postmaster = None
         if self._owned_root and self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
+            WATCHDOG.release_dir(self.root)
             self.root = None
 
     def __enter__(self) -> "LocalPostgres":

@@ -24,6 +24,7 @@ import httpx
 from harness.errors import StackStartError
 from harness.polling import PROBE_PAUSE_S
 from harness.tls import tls_context
+from harness.watchdog import WATCHDOG, live_members
 
 
 class ManagedProcess:
@@ -57,6 +58,7 @@ class ManagedProcess:
         self._own_log_dir = log_dir is None
         self.log_path: Path | None = None
         self._proc: Any = None  # what _spawn made: a Popen here
+        self._guarded: list[int] = []  # the groups the watchdog stops should SimCity die
 
     @classmethod
     def python_module(cls, name: str, module: str, *args: str, **kwargs: object) -> "ManagedProcess":
@@ -92,6 +94,7 @@ class ManagedProcess:
     def start(self, *, wait_healthy: bool = True) -> "ManagedProcess":
         if self._log_dir is None:
             self._log_dir = Path(tempfile.mkdtemp(prefix=f"simcity-{self.name}-"))
+            WATCHDOG.guard_dir(self._log_dir)
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self._log_dir / f"{self.name}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
@@ -99,6 +102,9 @@ class ManagedProcess:
             self._proc = self._spawn(log)
         finally:
             log.close()
+        # Its own session, so nothing stops it with SimCity but the watchdog (harness.watchdog).
+        WATCHDOG.guard_group(self._proc.pid)
+        self._guarded.append(self._proc.pid)
         try:
             self.wait_ready(serving_only=not wait_healthy)
         except BaseException:
@@ -188,7 +194,12 @@ class ManagedProcess:
         # A log dir of our own goes too: a failure to start already quoted its tail.
         if self._own_log_dir and self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)
+            WATCHDOG.release_dir(self._log_dir)
             self._log_dir = None
+        # Every group it ran (one per start: a crash's restart is a new one), now stopped.
+        for pgid in self._guarded:
+            WATCHDOG.release_group(pgid)
+        self._guarded.clear()
 
     def __enter__(self) -> "ManagedProcess":
         try:
@@ -204,26 +215,10 @@ class ManagedProcess:
 
 
 def group_gone(pgid: int, *, timeout_s: float) -> bool:
-    """Wait until no live process is left in process group `pgid` (zombies are dead: their
-    sockets are closed; whoever adopted them reaps them); False if some still live at the end."""
+    """Wait until no live process is left in process group `pgid`; False if some still live at the end."""
     deadline = time.monotonic() + timeout_s
-    while _live_members(pgid):
+    while live_members(pgid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.002)
     return True
-
-
-def _live_members(pgid: int) -> bool:
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
-                state, _ppid, pgrp = handle.read().rsplit(b")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue
-        if int(pgrp) == pgid and state not in (b"Z", b"X"):
-            return True
-    return False

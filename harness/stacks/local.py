@@ -26,6 +26,7 @@ from harness.errors import StackStartError, UsageError
 from harness.postgres import LocalPostgres
 from harness.stacks._net import free_port
 from harness.process import ManagedProcess
+from harness.watchdog import WATCHDOG
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 from harness.stacks.reaper import DETACHED, OWNER_ENV, stop_marked
 from toxics import ToxiproxyController
@@ -102,6 +103,7 @@ class LocalStack(Stack):
 
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="simcity-stack-"))
+            WATCHDOG.guard_dir(self._root)
             # PostgreSQL runs as an unprivileged user when we are root: it must reach its data dir.
             self._root.chmod(0o711)
         logs = self.root / "logs"
@@ -210,6 +212,7 @@ class LocalStack(Stack):
         finally:
             if self._own_root and self._root is not None:
                 shutil.rmtree(self._root, ignore_errors=True)
+                WATCHDOG.release_dir(self._root)
                 self._root = None
 
     # `simcity stack up` leaves the stack running after the command exits: these two hand it over.
@@ -224,6 +227,7 @@ class LocalStack(Stack):
             self._app.release()
         self._exit.pop_all()
         self._own_root = False
+        WATCHDOG.release_all()  # what is left running now outlives this process on purpose
 
 
 def stop_detached(state: Mapping[str, object]) -> None:

@@ -1,0 +1,167 @@
+"""A dead man's switch for what SimCity starts on this machine.
+
+A SimCity process killed outright (kill -9, the OOM killer, a CI job's timeout, a library user's
+test run that dies) cannot stop its own children, and PostgreSQL, the REST and proxy stand-ins
+run in sessions of their own, so nothing else does either. So, while any of them runs, a small
+process of its own (`python -m harness.watchdog`) holds the read end of a pipe from SimCity and
+is told each process group and temp dir as it is made, and again when SimCity has cleaned it up
+itself. When the pipe reaches end-of-file with something still on its list, SimCity is gone:
+it SIGKILLs those groups and removes those dirs, then exits. With nothing left on the list the
+pipe is closed and the watchdog exits at once, so no SimCity command leaves it behind.
+
+A group is stopped only if it is still the one that was registered: its leader has the start
+time it had then, or, the leader gone, the live members were born after it (a pid reused since
+is never signalled). The only dirs removed are the ones SimCity made.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from harness.stacks.reaper import start_ticks
+
+
+class Watchdog:
+    """SimCity's side: one watchdog process per SimCity process, started on the first
+    registration and closed when the last one is released."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._held: set[tuple[str, str]] = set()
+
+    def guard_group(self, pgid: int) -> None:
+        """Stop process group `pgid` (whose leader is `pgid`, alive now) should SimCity die."""
+        ticks = start_ticks(pgid)
+        if ticks is not None:
+            self._tell("group", f"{pgid} {ticks}", key=str(pgid))
+
+    def release_group(self, pgid: int) -> None:
+        self._forget("group", str(pgid))
+
+    def guard_dir(self, path: Path) -> None:
+        """Remove `path`, a temp dir SimCity made, should SimCity die."""
+        self._tell("dir", str(path), key=str(path))
+
+    def release_dir(self, path: Path) -> None:
+        self._forget("dir", str(path))
+
+    def release_all(self) -> None:
+        """Leave everything running (a detached `simcity stack up`) and stop the watchdog."""
+        with self._lock:
+            if self._proc is not None:
+                self._write("-all")
+            self._held.clear()
+            self._close()
+
+    def _tell(self, kind: str, value: str, *, key: str) -> None:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                # Its own session: a Ctrl-C to SimCity's process group must not stop it first.
+                self._proc = subprocess.Popen([sys.executable, "-m", "harness.watchdog"], stdin=subprocess.PIPE,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                              start_new_session=True)
+            self._held.add((kind, key))
+            self._write(f"+{kind} {value}")
+
+    def _forget(self, kind: str, key: str) -> None:
+        with self._lock:
+            if (kind, key) not in self._held:
+                return
+            self._held.discard((kind, key))
+            self._write(f"-{kind} {key}")
+            if not self._held:
+                self._close()
+
+    def _write(self, line: str) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(line.encode() + b"\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # it died: nothing more to be done by it
+
+    def _close(self) -> None:
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+WATCHDOG = Watchdog()
+
+
+# --- the watchdog process itself ---------------------------------------------------------------
+
+
+def live_members(pgid: int) -> list[tuple[int, int]]:
+    """(pid, start ticks) of the live processes in group `pgid` (zombies are dead: their sockets
+    are closed; whoever adopted them reaps them)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 19 and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            found.append((int(entry.name), int(fields[19])))
+    return found
+
+
+def stop_group(pgid: int, ticks: int) -> None:
+    """SIGKILL group `pgid` if it is still the one registered with its leader's start `ticks`."""
+    if start_ticks(pgid) == ticks or any(born >= ticks for _, born in live_members(pgid)):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def main() -> None:
+    # Signals sent to SimCity's terminal or job must not stop the one process that cleans up.
+    for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(each, signal.SIG_IGN)
+    groups: dict[int, int] = {}
+    dirs: set[str] = set()
+    for raw in sys.stdin.buffer:
+        line = raw.decode(errors="replace").rstrip("\n")
+        sign, kind, _, value = line[:1], *line[1:].partition(" ")
+        if kind == "all":
+            groups.clear()
+            dirs.clear()
+        elif kind == "group":
+            if sign == "+":
+                pgid, ticks = value.split()
+                groups[int(pgid)] = int(ticks)
+            else:
+                groups.pop(int(value), None)
+        elif kind == "dir" and sign == "+":
+            dirs.add(value)
+        elif kind == "dir":
+            dirs.discard(value)
+    for pgid, ticks in groups.items():
+        stop_group(pgid, ticks)
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
