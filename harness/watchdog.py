@@ -4,9 +4,9 @@ A SimCity process killed outright (kill -9, the OOM killer, a CI job's timeout, 
 test run that dies) cannot stop its own children, and PostgreSQL, the REST and proxy stand-ins
 run in sessions of their own, so nothing else does either. So, while any of them runs, a small
 process of its own (`python -m harness.watchdog`) holds the read end of a pipe from SimCity and
-is told each process group and temp dir as it is made, and again when SimCity has cleaned it up
-itself. When the pipe reaches end-of-file with something still on its list, SimCity is gone:
-it SIGKILLs those groups and removes those dirs, then exits. With nothing left on the list the
+is told each process group, temp dir and Compose project as it is made, and again when SimCity
+has cleaned it up itself. When the pipe reaches end-of-file with something still on its list, SimCity is gone:
+it SIGKILLs those groups, removes those dirs and Compose projects, then exits. With nothing left on the list the
 pipe is closed and the watchdog exits at once, so no SimCity command leaves it behind.
 
 A group is stopped only if it is still the one that was registered: its leader has the start
@@ -51,6 +51,13 @@ class Watchdog:
 
     def release_dir(self, path: Path) -> None:
         self._forget("dir", str(path))
+
+    def guard_compose_project(self, project: str) -> None:
+        """Remove Compose project `project` (its containers, networks, volumes) should SimCity die."""
+        self._tell("compose", project, key=project)
+
+    def release_compose_project(self, project: str) -> None:
+        self._forget("compose", project)
 
     def release_all(self) -> None:
         """Leave everything running (a detached `simcity stack up`) and stop the watchdog."""
@@ -141,12 +148,18 @@ def main() -> None:
         signal.signal(each, signal.SIG_IGN)
     groups: dict[int, int] = {}
     dirs: set[str] = set()
+    projects: set[str] = set()
     for raw in sys.stdin.buffer:
         line = raw.decode(errors="replace").rstrip("\n")
         sign, kind, _, value = line[:1], *line[1:].partition(" ")
         if kind == "all":
             groups.clear()
             dirs.clear()
+            projects.clear()
+        elif kind == "compose" and sign == "+":
+            projects.add(value)
+        elif kind == "compose":
+            projects.discard(value)
         elif kind == "group":
             if sign == "+":
                 pgid, ticks = value.split()
@@ -161,6 +174,15 @@ def main() -> None:
         stop_group(pgid, ticks)
     for path in dirs:
         shutil.rmtree(path, ignore_errors=True)
+    if projects:
+        # Only now: the Docker SDK is a heavy import, and a SimCity that cleaned up never needs it.
+        from harness.stacks.compose import stop_detached  # noqa: PLC0415
+
+        for project in projects:
+            try:
+                stop_detached(project)  # SimCity's own project names only
+            except Exception:  # noqa: BLE001 - an engine gone too: nothing left to remove it with
+                pass
 
 
 if __name__ == "__main__":

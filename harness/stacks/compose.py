@@ -41,6 +41,7 @@ from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
 from harness.polling import PROBE_PAUSE_S
 from harness.tls import tls_context
+from harness.watchdog import WATCHDOG
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,9 +195,11 @@ class ComposeStack(Stack):
             if not choice.upstream and self._forced is None:
                 self._log(f"compose: {choice.service} runs the offline stand-in {choice.image}: {choice.why}")
         self._dir = Path(tempfile.mkdtemp(prefix=f"{self.project}-"))
+        WATCHDOG.guard_dir(self._dir)
         self._dir.chmod(0o700)
         self._write_files()
         self._started = True  # from here on, close() runs `down`
+        WATCHDOG.guard_compose_project(self.project)
         self._compose(["up", "-d", "--wait", "--wait-timeout", str(int(UP_TIMEOUT_S))],
                       timeout_s=UP_TIMEOUT_S + 30, what="`up --wait`")
         containers = self._containers()
@@ -235,12 +238,15 @@ class ComposeStack(Stack):
             if self._started:
                 self._down()
         finally:
+            if self._started:  # not detached: `down` above removed it
+                WATCHDOG.release_compose_project(self.project)
             self._started = False
             if self._client is not None:
                 self._client.close()
                 self._client = None
             if self._dir is not None:
                 shutil.rmtree(self._dir, ignore_errors=True)
+                WATCHDOG.release_dir(self._dir)
                 self._dir = None
 
     def restart_app(self, *, wait_healthy: bool = True) -> float:
@@ -539,6 +545,7 @@ class ComposeStack(Stack):
             raise StackStartError("only a started Compose stack can be left running")
         state_file.write_text(json.dumps({"kind": self.kind, "project": self.project}))
         self._started = False
+        WATCHDOG.release_compose_project(self.project)  # it outlives this process on purpose
 
     def _containers(self) -> dict[str, Any]:
         assert self._client is not None

@@ -11,7 +11,10 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import httpx
@@ -33,7 +36,7 @@ needs_engine = pytest.mark.skipif(
 pytestmark = [pytest.mark.docker]
 
 from harness.errors import StackStartError  # noqa: E402
-from harness.stacks.compose import ComposeStack, project_resources  # noqa: E402
+from harness.stacks.compose import ComposeStack, project_resources, stop_detached  # noqa: E402
 from tests.e2e.catching import assert_caught_for_the_right_invariant
 
 ITERATIONS = 50
@@ -193,3 +196,39 @@ def test_a_service_that_cannot_start_is_named_with_its_logs_and_nothing_is_left(
     assert "`up --wait` failed" in message and "log lines of app" in message and "hint:" in message
     assert "APP_WORKERS must be an integer" in message  # the app's own complaint, from its logs
     assert project_resources(stack.project) == {"containers": [], "volumes": [], "networks": []}
+
+
+KILLED_LIBRARY_USER = """
+import time
+from harness import ComposeStack
+stack = ComposeStack({"BOOKING_STRATEGY": "atomic"})
+stack.start()
+print(stack.project, flush=True)
+time.sleep(300)
+"""
+
+
+@needs_engine
+@pytest.mark.timeout(300)
+def test_a_killed_user_of_a_compose_stack_leaves_no_project_behind() -> None:
+    """kill -9 of a process with a Compose stack up: the watchdog (harness.watchdog) removes the
+    project's containers, networks and volumes; nothing else would until a `stack down --all`."""
+    user = subprocess.Popen([sys.executable, "-c", KILLED_LIBRARY_USER], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    project = None
+    try:
+        assert user.stdout is not None
+        project = user.stdout.readline().strip()
+        assert project_resources(project)["containers"], project
+        user.kill()
+        user.wait()
+        deadline = time.monotonic() + 60
+        while project_resources(project) != {"containers": [], "volumes": [], "networks": []}:
+            assert time.monotonic() < deadline, project_resources(project)
+            time.sleep(0.5)
+    finally:
+        if user.poll() is None:
+            user.kill()
+            user.wait()
+        if project:
+            stop_detached(project)
