@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from harness.postgres import LocalPostgres
 from tests.app.conftest import RunningApp, new_fixture, new_fixture_async, slot_truth, start_app
+from tests.leftovers import private_tmpdir
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +162,10 @@ def test_a_killed_owner_takes_its_apps_along(postgres: LocalPostgres) -> None:
     SIGKILLs the app it forked, so nothing serves on."""
     from harness.stacks._net import free_port  # noqa: PLC0415
 
+    tmpdir = private_tmpdir()  # where the app's own log dir goes
     owner = subprocess.Popen([sys.executable, "-c", OWNER_SCRIPT, str(free_port()), postgres.superuser_dsn],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmpdir)})
     try:
         assert owner.stdout is not None
         master = psutil.Process(int(owner.stdout.readline()))
@@ -174,6 +178,11 @@ def test_a_killed_owner_takes_its_apps_along(postgres: LocalPostgres) -> None:
         while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in app) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [p.pid for p in app if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        # ... and the watchdog (harness.watchdog) removes the app's log dir.
+        while list(tmpdir.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmpdir.iterdir()) == []
     finally:
         if owner.poll() is None:
             owner.kill()
+        shutil.rmtree(tmpdir, ignore_errors=True)
