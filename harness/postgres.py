@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from harness.errors import InfrastructureError
 from harness.stacks._net import free_port
-from harness.watchdog import WATCHDOG
+from harness.stacks.watchdog import WATCHDOG
 
 DB_DIR = Path(__file__).resolve().parent.parent / "compose" / "db"
 SUPERUSER = "postgres"

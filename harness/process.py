@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 
 from harness.errors import StackStartError
-from harness.polling import PROBE_PAUSE_S
+from harness.stacks._wait import PROBE_PAUSE_S
 from harness.tls import tls_context
-from harness.watchdog import WATCHDOG, live_members
+from harness.stacks.watchdog import WATCHDOG, live_members
 
 
 class ManagedProcess:
@@ -102,7 +102,7 @@ class ManagedProcess:
             self._proc = self._spawn(log)
         finally:
             log.close()
-        # Its own session, so nothing stops it with SimCity but the watchdog (harness.watchdog).
+        # Its own session, so nothing stops it with SimCity but the watchdog (harness.stacks.watchdog).
         WATCHDOG.guard_group(self._proc.pid)
         self._guarded.append(self._proc.pid)
         try:

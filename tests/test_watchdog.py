@@ -1,4 +1,4 @@
-"""The watchdog (harness.watchdog): a SimCity process killed with -9 leaves nothing running and no
+"""The watchdog (harness.stacks.watchdog): a SimCity process killed with -9 leaves nothing running and no
 temp dir, whoever used it (here a library user's script, which sets no owner mark for a sweep
 to find); a group whose pid was reused is never signalled."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from harness.stacks.reaper import start_ticks
-from harness.watchdog import stop_group
+from harness.stacks.watchdog import stop_group
 from tests.leftovers import alive, private_tmpdir, processes_in
 
 LIBRARY_USER = textwrap.dedent("""

@@ -17,7 +17,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import StackStartError, UsageError
 from harness.history import Hop
-from harness.polling import PROBE_PAUSE_S
+from harness.stacks._wait import PROBE_PAUSE_S
 from harness.tls import tls_context
 
 # The two network hops SimCity can break: harness -> app, and app -> database.

@@ -39,9 +39,9 @@ import httpx
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
-from harness.polling import PROBE_PAUSE_S
+from harness.stacks._wait import PROBE_PAUSE_S
 from harness.tls import tls_context
-from harness.watchdog import WATCHDOG
+from harness.stacks.watchdog import WATCHDOG
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ from harness.errors import StackStartError, UsageError
 from harness.postgres import LocalPostgres
 from harness.stacks._net import free_port
 from harness.process import ManagedProcess
-from harness.watchdog import WATCHDOG
+from harness.stacks.watchdog import WATCHDOG
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 from harness.stacks.reaper import DETACHED, OWNER_ENV, stop_marked
 from toxics import ToxiproxyController

@@ -178,7 +178,7 @@ def test_a_killed_owner_takes_its_apps_along(postgres: LocalPostgres) -> None:
         while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in app) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [p.pid for p in app if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
-        # ... and the watchdog (harness.watchdog) removes the app's log dir.
+        # ... and the watchdog (harness.stacks.watchdog) removes the app's log dir.
         while list(tmpdir.iterdir()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert list(tmpdir.iterdir()) == []

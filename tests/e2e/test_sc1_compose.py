@@ -211,7 +211,7 @@ time.sleep(300)
 @needs_engine
 @pytest.mark.timeout(300)
 def test_a_killed_user_of_a_compose_stack_leaves_no_project_behind() -> None:
-    """kill -9 of a process with a Compose stack up: the watchdog (harness.watchdog) removes the
+    """kill -9 of a process with a Compose stack up: the watchdog (harness.stacks.watchdog) removes the
     project's containers, networks and volumes; nothing else would until a `stack down --all`."""
     user = subprocess.Popen([sys.executable, "-c", KILLED_LIBRARY_USER], stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[2])

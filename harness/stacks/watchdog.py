@@ -3,11 +3,12 @@
 A SimCity process killed outright (kill -9, the OOM killer, a CI job's timeout, a library user's
 test run that dies) cannot stop its own children, and PostgreSQL, the REST and proxy stand-ins
 run in sessions of their own, so nothing else does either. So, while any of them runs, a small
-process of its own (`python -m harness.watchdog`) holds the read end of a pipe from SimCity and
-is told each process group, temp dir and Compose project as it is made, and again when SimCity
-has cleaned it up itself. When the pipe reaches end-of-file with something still on its list, SimCity is gone:
-it SIGKILLs those groups, removes those dirs and Compose projects, then exits. With nothing left on the list the
-pipe is closed and the watchdog exits at once, so no SimCity command leaves it behind.
+process of its own (`python -m harness.stacks.watchdog`) holds the read end of a pipe from
+SimCity and is told each process group, temp dir and Compose project as it is made, and again
+when SimCity has cleaned it up itself. When the pipe reaches end-of-file with something still on
+its list, SimCity is gone: it SIGKILLs those groups, removes those dirs and Compose projects, then
+exits. With nothing left on the list the pipe is closed and the watchdog exits at once, so no
+SimCity command leaves it behind.
 
 A group is stopped only if it is still the one that was registered: its leader has the start
 time it had then, or, the leader gone, the live members were born after it (a pid reused since
@@ -71,9 +72,9 @@ class Watchdog:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 # Its own session: a Ctrl-C to SimCity's process group must not stop it first.
-                self._proc = subprocess.Popen([sys.executable, "-m", "harness.watchdog"], stdin=subprocess.PIPE,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                              start_new_session=True)
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "harness.stacks.watchdog"], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             self._held.add((kind, key))
             self._write(f"+{kind} {value}")
 
