@@ -23,8 +23,8 @@ import httpx
 
 from harness.errors import StackStartError
 from harness.stacks._wait import PROBE_PAUSE_S
-from harness.tls import tls_context
 from harness.stacks.watchdog import WATCHDOG, live_members
+from harness.tls import tls_context
 
 
 class ManagedProcess:
@@ -217,7 +217,7 @@ class ManagedProcess:
 def group_gone(pgid: int, *, timeout_s: float) -> bool:
     """Wait until no live process is left in process group `pgid`; False if some still live at the end."""
     deadline = time.monotonic() + timeout_s
-    while live_members(pgid):
+    while next(live_members(pgid), None) is not None:  # stops reading /proc at the first one
         if time.monotonic() > deadline:
             return False
         time.sleep(0.002)

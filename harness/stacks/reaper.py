@@ -23,15 +23,22 @@ DETACHED = "detached:"
 PROC = Path("/proc")
 
 
-def start_ticks(pid: int) -> int | None:
-    """When `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), None if gone."""
+def proc_stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat from field 3 on (state, ppid, pgrp, ..., start time at index 19); None if
+    `pid` is gone."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     fields = stat[stat.rfind(")") + 2:].split()
-    return int(fields[19]) if len(fields) > 19 else None
+    return fields if len(fields) > 19 else None
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), None if gone."""
+    fields = proc_stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def own_mark() -> str:

@@ -23,9 +23,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from harness.stacks.reaper import start_ticks
+from harness.stacks.reaper import proc_stat, start_ticks
 
 
 class Watchdog:
@@ -117,21 +118,15 @@ WATCHDOG = Watchdog()
 # --- the watchdog process itself ---------------------------------------------------------------
 
 
-def live_members(pgid: int) -> list[tuple[int, int]]:
-    """(pid, start ticks) of the live processes in group `pgid` (zombies are dead: their sockets
-    are closed; whoever adopted them reaps them)."""
-    found = []
+def live_members(pgid: int) -> Iterator[tuple[int, int]]:
+    """(pid, start ticks) of each live process in group `pgid`, as /proc is read (zombies are
+    dead: their sockets are closed; whoever adopted them reaps them)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 19 and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            found.append((int(entry.name), int(fields[19])))
-    return found
+        fields = proc_stat(entry.name)
+        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            yield int(entry.name), int(fields[19])
 
 
 def stop_group(pgid: int, ticks: int) -> None:
