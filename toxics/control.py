@@ -14,9 +14,7 @@ the server's error message kept. The operation names follow the library's (`crea
 
 from __future__ import annotations
 
-import functools
 import json
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from harness.errors import InfrastructureError, ProxyUnreachableError, UsageError
+from harness.tls import tls_context
 from toxics.catalog import DEFAULT_STREAM, InvalidToxicError, check_stream, check_toxicity, toxic_type
 
 DEFAULT_API_URL = "http://127.0.0.1:8474"
@@ -162,13 +161,6 @@ def _segment(name: str) -> str:
     return quote(name, safe="")
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default verification, made once per process (each client would load the CA bundle
-    again: ~23 ms of CPU, for an http:// API too)."""
-    return httpx.create_ssl_context()
-
-
 class ToxiproxyController:
     """Drives one Toxiproxy server. A context manager that heals everything on entry and on exit.
 
@@ -187,7 +179,7 @@ class ToxiproxyController:
         # loopback connection per call costs well under a millisecond.
         self._http = httpx.Client(
             base_url=self.url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0),
-            verify=_tls_context(),
+            verify=tls_context(),
         )
 
     # -- the one call path ------------------------------------------------------------------------
