@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,12 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
-
 from harness.errors import StackStartError
-from harness.stacks._wait import PROBE_PAUSE_S
+from harness.stacks._wait import HttpReady, PortReady, Readiness
 from harness.stacks.watchdog import WATCHDOG, live_members
-from harness.tls import tls_context
 
 
 class ManagedProcess:
@@ -112,40 +108,27 @@ class ManagedProcess:
             raise
         return self
 
+    def readiness(self, *, serving_only: bool = False) -> Readiness:
+        """What ready means for this process: its health URL answers 200 (any HTTP answer with
+        `serving_only`), or its port accepts a connection."""
+        if self.health_url is not None:
+            return HttpReady(self.health_url, self.name, any_status=serving_only)
+        return PortReady(int(self.port or 0), self.name)
+
     def wait_ready(self, timeout_s: float | None = None, *, serving_only: bool = False) -> float:
         """Block until the probe succeeds; return the seconds it took. Raise StackStartError.
 
         `serving_only`: any HTTP answer will do, not only 200 (a crashed app restarted while its
         database is cut off serves 503 from /health, and that is the truth to observe)."""
-        started = time.monotonic()
-        deadline = started + (timeout_s or self.ready_timeout_s)
-        with httpx.Client(timeout=1.0, verify=tls_context()) as client:
-            while time.monotonic() < deadline:
-                code = self._returncode()
-                if code is not None:
-                    raise StackStartError(
-                        f"{self.name} exited with code {code} while starting; "
-                        f"log tail: {self.log_tail()}"
-                    )
-                if self._probe(client, serving_only):
-                    return time.monotonic() - started
-                time.sleep(PROBE_PAUSE_S)
-        raise StackStartError(
-            f"{self.name} not ready after {timeout_s or self.ready_timeout_s:.0f} s; log tail: {self.log_tail()}"
-        )
+        def still_starting() -> None:
+            code = self._returncode()
+            if code is not None:
+                raise StackStartError(f"{self.name} exited with code {code} while starting; "
+                                      f"log tail: {self.log_tail()}")
 
-    def _probe(self, client: httpx.Client, serving_only: bool = False) -> bool:
-        if self.health_url is not None:
-            try:
-                status = client.get(self.health_url).status_code
-                return serving_only or status == 200
-            except httpx.HTTPError:
-                return False
-        try:
-            with socket.create_connection(("127.0.0.1", int(self.port or 0)), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return self.readiness(serving_only=serving_only).wait(
+            timeout_s or self.ready_timeout_s, still_starting=still_starting,
+            details=lambda: f"; log tail: {self.log_tail()}")
 
     def log_tail(self, lines: int = 8) -> str:
         if self.log_path is None or not self.log_path.exists():

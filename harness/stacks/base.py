@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import abc
 import difflib
+import http.client
+import json
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 from typing import Self
 
-import httpx
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import StackStartError, UsageError
 from harness.history import Hop
-from harness.stacks._wait import PROBE_PAUSE_S
-from harness.tls import tls_context
+from harness.stacks._wait import HttpReady, http_get
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
 HOPS = tuple(hop.value for hop in Hop)
@@ -163,8 +161,8 @@ class Stack(abc.ABC):
         if url is None:
             return None
         try:
-            body = httpx.get(url, timeout=2.0, verify=tls_context()).json()
-        except (httpx.HTTPError, ValueError):
+            body = json.loads(http_get(url, timeout_s=2.0)[1])
+        except (OSError, http.client.HTTPException, ValueError):
             return None
         value = body.get("boot_id") if isinstance(body, dict) else None
         return value if isinstance(value, str) and value else None
@@ -197,19 +195,5 @@ def check_app_env(app_env: Mapping[str, str]) -> None:
 
 
 def wait_healthy(url: str, timeout_s: float = 30.0, what: str = "app") -> float:
-    """Poll `url` until it answers 200 (bounded, tenacity); return the seconds it took."""
-    started = time.monotonic()
-
-    def probe() -> bool:
-        try:
-            return httpx.get(url, timeout=1.0, verify=tls_context()).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    retrying = Retrying(
-        retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout_s),
-        wait=wait_fixed(PROBE_PAUSE_S), retry_error_callback=lambda state: False,
-    )
-    if not retrying(probe):
-        raise StackStartError(f"{what} not healthy at {url} after {timeout_s:.0f} s")
-    return time.monotonic() - started
+    """Wait until `url` answers 200 (bounded); return the seconds it took."""
+    return HttpReady(url, what).wait(timeout_s)

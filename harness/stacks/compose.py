@@ -35,12 +35,10 @@ from typing import Any
 
 import docker
 import docker.errors
-import httpx
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
-from harness.stacks._wait import PROBE_PAUSE_S
-from harness.tls import tls_context
+from harness.stacks._wait import HttpReady
 from harness.stacks.watchdog import WATCHDOG
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
@@ -263,21 +261,8 @@ class ComposeStack(Stack):
         # A restarted container has a fresh network namespace: the loss on its hops comes back.
         for hop, probability in list(self._loss.items()):
             self._apply_loss(hop, probability)
-        url = self._health_url_of(container)
-        deadline = started + RESTART_TIMEOUT_S
-        with httpx.Client(timeout=1.0, verify=tls_context()) as client:
-            while True:
-                try:
-                    status = client.get(url).status_code
-                    if status == 200 or not wait_healthy:
-                        return time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise StackStartError(
-                        f"app container not {'healthy' if wait_healthy else 'serving'} at {url} "
-                        f"{RESTART_TIMEOUT_S:.0f} s after its restart\n{self._logs('app')}\n{HINT}")
-                time.sleep(PROBE_PAUSE_S)
+        ready = HttpReady(self._health_url_of(container), "app container", any_status=not wait_healthy)
+        return ready.wait(RESTART_TIMEOUT_S, started=started, details=lambda: f"\n{self._logs('app')}\n{HINT}")
 
     def app_health_url(self) -> str | None:
         """On the app container's own address on the Compose network, from the host (never
