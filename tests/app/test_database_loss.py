@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -63,3 +64,25 @@ def test_an_app_started_without_its_database_serves_503_json() -> None:
         assert health.status_code == 503 and health.json()["error"] == "database_unavailable"
         assert booking.status_code == 503 and booking.json()["error"] == "database_unavailable"
         assert proc.running()
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "racy"])
+def test_an_app_whose_database_never_answers_listens_at_once(strategy: str) -> None:
+    """A database that takes the connection and never answers (a stalled hop) costs a start no
+    connect timeout: the master touches no database, and each worker sets the nets on its first
+    contact. With a 60 s connect timeout, a master that tried first would not listen in 20 s."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the kernel's backlog; nothing ever answers them
+    try:
+        port = free_port()
+        dsn = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/postgres"
+        env = app_env(port, dsn, strategy=strategy, workers=1, extra_env={"DB_TIMEOUT_S": "60"})
+        with ManagedProcess.python_module("booking-app-stalled-db", "booking_app", env=env, port=port,
+                                          ready_timeout_s=20) as proc:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+                health = client.get("/health")
+            assert health.status_code == 503 and health.json()["error"] == "database_unavailable"
+            assert proc.running()
+    finally:
+        silent.close()

@@ -19,9 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
-from booking_app.__main__ import prepare_database
-from booking_app.config import Settings
-from booking_app.safety_nets import SafetyNet, SafetyNetError, apply_safety_nets, present
+from booking_app.errors import SafetyNetsUnset
+from booking_app.safety_nets import NetsGate, SafetyNet, SafetyNetError, apply_safety_nets, present
 from booking_app.strategies import MUTANTS
 from harness.errors import StackStartError
 from harness.postgres import LocalPostgres
@@ -219,18 +218,57 @@ def test_an_unknown_strategy_refuses_to_start(mutant_db: str) -> None:
         start_app(mutant_db, "optimistic")
 
 
-def test_start_up_drops_a_mutants_nets_and_atomic_restores_them(mutant_db: str) -> None:
-    async def nets_after_start(strategy: str) -> set[SafetyNet]:
-        await prepare_database(Settings(database_url=mutant_db, strategy=strategy))
-        conn = await asyncpg.connect(mutant_db)
-        try:
+async def _nets_after_workers_start(database_url: str, strategy: str, workers: int = 1) -> set[SafetyNet]:
+    """`workers` gates of one strategy, each with its own pool as a worker has, at their first
+    contact together; then which nets exist."""
+    pools = [await asyncpg.create_pool(database_url, min_size=0, max_size=1) for _ in range(workers)]
+    try:
+        await asyncio.gather(*(NetsGate(strategy).ensure(pool) for pool in pools))
+        async with pools[0].acquire() as conn:
             return await present(conn)
-        finally:
-            await conn.close()
+    finally:
+        for pool in pools:
+            await pool.close()
 
-    assert asyncio.run(nets_after_start("racy")) == {SafetyNet.INTENT_UNIQUE}
-    assert asyncio.run(nets_after_start("no_idempotency")) == {SafetyNet.ONE_CONFIRMED_PER_SLOT}
-    assert asyncio.run(nets_after_start("atomic")) == set(SafetyNet)
+
+def test_a_workers_first_contact_drops_a_mutants_nets_and_atomic_restores_them(mutant_db: str) -> None:
+    assert asyncio.run(_nets_after_workers_start(mutant_db, "racy")) == {SafetyNet.INTENT_UNIQUE}
+    assert asyncio.run(_nets_after_workers_start(mutant_db, "no_idempotency")) == {SafetyNet.ONE_CONFIRMED_PER_SLOT}
+    assert asyncio.run(_nets_after_workers_start(mutant_db, "atomic")) == set(SafetyNet)
+
+
+def test_workers_starting_together_change_the_nets_one_at_a_time(mutant_db: str) -> None:
+    # Both nets dropped, then eight workers of atomic restore them at once: without the advisory
+    # lock, the second ADD CONSTRAINT fails on the first one's constraint.
+    assert asyncio.run(_nets_after_workers_start(mutant_db, "no_idempotency")) == {SafetyNet.ONE_CONFIRMED_PER_SLOT}
+    assert asyncio.run(_nets_after_workers_start(mutant_db, "racy", workers=8)) == {SafetyNet.INTENT_UNIQUE}
+    assert asyncio.run(_nets_after_workers_start(mutant_db, "atomic", workers=8)) == set(SafetyNet)
+
+
+def test_nets_that_cannot_be_restored_fail_every_request_of_the_worker(mutant_db: str) -> None:
+    async def scenario() -> list[str]:
+        pool = await asyncpg.create_pool(mutant_db, min_size=0, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                await apply_safety_nets(conn, frozenset({SafetyNet.INTENT_UNIQUE}))
+                vendor = await conn.fetchval("INSERT INTO vendors (name) VALUES ('v') RETURNING id")
+                slot = await conn.fetchval("INSERT INTO slots (vendor_id, starts_at) VALUES ($1, now()) RETURNING id",
+                                           vendor)
+                customer = await conn.fetchval("INSERT INTO customers (name) VALUES ('c') RETURNING id")
+                await conn.executemany(
+                    "INSERT INTO bookings (intent_id, slot_id, customer_id, status) VALUES ($1, $2, $3, 'rejected')",
+                    [(uuid.UUID(int=7), slot, customer)] * 2)
+            gate, errors = NetsGate("atomic"), []
+            for _ in range(2):
+                with pytest.raises(SafetyNetsUnset) as caught:
+                    await gate.ensure(pool)
+                errors.append(str(caught.value))
+            return errors
+        finally:
+            await pool.close()
+
+    errors = asyncio.run(scenario())
+    assert all("duplicates" in e for e in errors), errors
 
 
 def test_control_atomic_takes_the_same_attacks_without_damage(mutant_db: str) -> None:

@@ -17,7 +17,9 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.certify import Certifier, CertifyPlan
+from harness.history import Action, Hop
 from harness.matrix import load_matrix
+from harness.nemesis import Nemesis, load_sources
 from harness.runner import RunConfig, run_sc1
 from harness.shard import WHOLE
 from harness.stacks.local import LocalStack
@@ -25,6 +27,7 @@ from harness.stacks.select import compose_available
 from tests.bench.stats import percentile
 
 RESTARTS = 15
+STALLED_RESTARTS = 5
 SC1_SHORT_RUNS = 3
 PROCESS_STARTS = 10
 ATOMIC = {"BOOKING_STRATEGY": "atomic"}
@@ -55,11 +58,26 @@ def restart_figure(name: str, took: list[float], anchor_s: float, target: str) -
                   f"python -c pass {anchor_s:.3f} s", f"{p50 / anchor_s:.1f}x", target)
 
 
+def stalled_restart_figure(stack: LocalStack) -> Figure:
+    """A crash while app-db is stalled (1.5 s latency): the app cannot be healthy, so SimCity waits
+    for it to serve; the floor is the app's own 1 s database ping, answered 503."""
+    nemesis = Nemesis(stack, load_sources())
+    try:
+        nemesis.inject(Action.STALL, Hop.APP_DB)
+        took = [nemesis.crash()[0] for _ in range(STALLED_RESTARTS)]
+    finally:
+        nemesis.heal_all()
+        nemesis.close()
+    return Figure("crash to serving, app-db stalled, local", f"p50 {statistics.median(took):.2f} s "
+                  f"({len(took)} crashes)", "the app's health ping 1.0 s", target="-")
+
+
 def local_figures(anchor_s: float) -> list[Figure]:
     figures = []
     with LocalStack(ATOMIC) as stack:
         took = [stack.restart_app() for _ in range(RESTARTS)]
         figures.append(restart_figure("restart-to-healthy, local (2 workers)", took, anchor_s, "p50 <= 0.3 s"))
+        figures.append(stalled_restart_figure(stack))
         short = [run_sc1(stack, RunConfig(seed="sc1-1", iterations=50)) for _ in range(SC1_SHORT_RUNS)]
         long = run_sc1(stack, RunConfig(seed="sc1-1", iterations=500))
     cpu_50 = statistics.median(r.harness_cpu_s / 50 * 1000 for r in short)

@@ -18,7 +18,7 @@ from booking_app import db, fixtures
 from booking_app.config import MAX_BODY_BYTES, Settings
 from booking_app.errors import ApiError, BodyTooLarge, InvalidBody, NotFound
 from booking_app.model import parse_booking_request, parse_json_object
-from booking_app.safety_nets import PENDING_NETS_ENV, NetsGate
+from booking_app.safety_nets import NetsGate
 from booking_app.strategies import strategy_class
 
 log = logging.getLogger("booking_app")
@@ -56,7 +56,8 @@ async def health(request: Request) -> JSONResponse:
     boot_id = os.environ.get(BOOT_ID_ENV, "")
     if await db.ping(request.app.state.health_pool, settings.health_timeout_s):
         with db.database_errors():
-            await request.app.state.nets.ensure(request.app.state.pool)
+            # On the health pool's connection, just pinged: a fresh start costs no second connect.
+            await request.app.state.nets.ensure(request.app.state.health_pool)
         return JSONResponse({"status": "ok", "strategy": settings.strategy, "boot_id": boot_id})
     return JSONResponse({"status": "unavailable", "error": "database_unavailable", "boot_id": boot_id},
                         status_code=503)
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # bookings has every pooled connection busy.
         app.state.health_pool = await db.create_pool(settings, max_size=1)
         app.state.strategy = strategy_cls(app.state.pool, settings.window_ms)
-        app.state.nets = NetsGate(settings.strategy, pending=os.environ.get(PENDING_NETS_ENV) == "1")
+        app.state.nets = NetsGate(settings.strategy)
         try:
             yield
         finally:

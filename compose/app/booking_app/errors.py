@@ -63,3 +63,10 @@ class DecisionPending(ApiError):
 
     status = 503
     code = "decision_pending"
+
+
+class SafetyNetsUnset(ApiError):
+    """The schema's safety nets could not be made what the strategy needs (booking_app.safety_nets)."""
+
+    status = 503
+    code = "safety_nets"

@@ -3,10 +3,15 @@
 compose/db/10_schema.sql puts two constraints under the app that stop most booking bugs before they
 reach the data: the partial unique index `bookings_one_confirmed_per_slot` and the unique
 constraint `bookings_intent_id_key`. A mutant exists to show SimCity its damage in the DATABASE, so
-a mutant whose bug one of them would block declares it in `Strategy.safety_nets_off` and start-up
-drops it here. Every other net is restored if missing (a database shared with an earlier mutant
-run), because `atomic` relies on `bookings_intent_id_key` for ON CONFLICT (intent_id). Never run a
-mutant against a database you care about.
+a mutant whose bug one of them would block declares it in `Strategy.safety_nets_off`, and each
+worker drops it before serving anything (`NetsGate`). Every other net is restored if missing (a
+database shared with an earlier mutant run), because `atomic` relies on `bookings_intent_id_key`
+for ON CONFLICT (intent_id). Never run a mutant against a database you care about.
+
+The nets are set by the workers on their first database contact, not by the master before it
+listens: a start then never waits on the database (a crash-restart while the database is cut off
+serves 503 at once, instead of after a connect timeout), and a database that was down at start is
+handled the same way as one that was up.
 """
 
 from __future__ import annotations
@@ -17,12 +22,9 @@ import logging
 
 import asyncpg
 
+from booking_app.errors import SafetyNetsUnset
+
 log = logging.getLogger(__name__)
-
-
-# Set by `booking-app` for its workers when the database was down at start: each worker then sets
-# the nets on its first database contact, before serving anything (see `NetsGate`).
-PENDING_NETS_ENV = "BOOKING_SAFETY_NETS_PENDING"
 
 
 class SafetyNet(enum.Enum):
@@ -30,7 +32,10 @@ class SafetyNet(enum.Enum):
     INTENT_UNIQUE = "bookings_intent_id_key"
 
 
-_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1 AND relnamespace = 'public'::regnamespace)"
+# Which nets exist, in one round trip: the whole cost of a start whose nets are already right.
+_PRESENT = "SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relnamespace = 'public'::regnamespace"
+# Two workers of one app start together: their changes to the nets go one at a time.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('booking_app.safety_nets'))"
 _DROP = {
     SafetyNet.ONE_CONFIRMED_PER_SLOT: "DROP INDEX IF EXISTS public.bookings_one_confirmed_per_slot",
     SafetyNet.INTENT_UNIQUE: "ALTER TABLE public.bookings DROP CONSTRAINT IF EXISTS bookings_intent_id_key",
@@ -50,27 +55,32 @@ class SafetyNetError(RuntimeError):
 
 
 async def present(conn: asyncpg.Connection) -> set[SafetyNet]:
-    return {net for net in SafetyNet if await conn.fetchval(_EXISTS, net.value)}
+    names = await conn.fetch(_PRESENT, [net.value for net in SafetyNet])
+    return {SafetyNet(row["relname"]) for row in names}
 
 
 async def apply_safety_nets(conn: asyncpg.Connection, off: frozenset[SafetyNet]) -> None:
     """Make exactly the nets in `off` absent and all others present. Idempotent (runs on every start)."""
-    have = await present(conn)
-    # DDL takes an exclusive lock on bookings: never queue behind a long transaction for ever.
-    await conn.execute("SET lock_timeout = '5s'")
-    for net in SafetyNet:
-        if net in off and net in have:
-            log.warning("dropping safety net %s for a mutant strategy", net.value)
-            await conn.execute(_DROP[net])
-        elif net not in off and net not in have:
-            log.warning("restoring safety net %s", net.value)
-            try:
-                await conn.execute(_RESTORE[net])
-            except asyncpg.UniqueViolationError as exc:
-                raise SafetyNetError(
-                    f"cannot restore {net.value}: the bookings table holds duplicates (left by a mutant "
-                    "run?); reset the database"
-                ) from exc
+    if await present(conn) == set(SafetyNet) - off:
+        return
+    async with conn.transaction():
+        await conn.execute(_LOCK)
+        # DDL takes an exclusive lock on bookings: never queue behind a long transaction for ever.
+        await conn.execute("SET LOCAL lock_timeout = '5s'")
+        have = await present(conn)  # another worker may have set them meanwhile
+        for net in SafetyNet:
+            if net in off and net in have:
+                log.warning("dropping safety net %s for a mutant strategy", net.value)
+                await conn.execute(_DROP[net])
+            elif net not in off and net not in have:
+                log.warning("restoring safety net %s", net.value)
+                try:
+                    await conn.execute(_RESTORE[net])
+                except asyncpg.UniqueViolationError as exc:
+                    raise SafetyNetError(
+                        f"cannot restore {net.value}: the bookings table holds duplicates (left by a mutant "
+                        "run?); reset the database"
+                    ) from exc
 
 
 async def disable_safety_nets(conn: asyncpg.Connection, strategy: str) -> None:
@@ -81,18 +91,30 @@ async def disable_safety_nets(conn: asyncpg.Connection, strategy: str) -> None:
 
 
 class NetsGate:
-    """Per worker: the nets are set before the first request is served, once the database answers."""
+    """Per worker: the nets are set before the first request is served, once the database answers.
+    Nets that cannot be set (a mutant's duplicates in the table) fail every request after, with
+    503 `safety_nets`: the app never serves with the wrong nets. A database error on the way
+    fails that request only; the next one tries again."""
 
-    def __init__(self, strategy: str, pending: bool) -> None:
+    def __init__(self, strategy: str) -> None:
         self.strategy = strategy
-        self._ready = not pending
+        self._ready = False
+        self._failed: SafetyNetsUnset | None = None
         self._lock = asyncio.Lock()
 
     async def ensure(self, pool: asyncpg.Pool) -> None:
         if self._ready:
             return
         async with self._lock:
-            if not self._ready:
+            if self._failed is not None:
+                raise self._failed
+            if self._ready:
+                return
+            try:
                 async with pool.acquire() as conn:
                     await disable_safety_nets(conn, self.strategy)
-                self._ready = True
+            except SafetyNetError as exc:
+                log.error("%s", exc)
+                self._failed = SafetyNetsUnset(str(exc))
+                raise self._failed from exc
+            self._ready = True
