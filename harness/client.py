@@ -2,7 +2,8 @@
 
 `AppClient` creates fixtures and sends booking intents through the client-app hop; every call's
 outcome is recorded, and a lost answer is UNKNOWN, never a failure. `TruthReader` reads the
-database truth through REST in ONE request per snapshot, with the service-role key.
+database truth through REST in ONE request per snapshot, with the service-role key, on one
+kept-alive connection (h11) for the whole run.
 
 Booking requests travel on `PreparedBooking`s: h11 (httpx's own HTTP/1.1 engine) on a connection
 opened BEFORE the request is released. httpx cannot do the two things concurrent demand needs: open
@@ -16,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import h11
 import httpx
@@ -116,22 +118,7 @@ class PreparedBooking:
         assert self._reader is not None
         if self._tail is not None:
             await self._tail
-        status, chunks = None, []
-        while True:
-            event = self._h11.next_event()
-            if event is h11.NEED_DATA:
-                data = await self._reader.read(65536)
-                if not data and self._h11.their_state is h11.SEND_RESPONSE and status is None:
-                    raise ConnectionResetError("the connection closed before an answer")
-                self._h11.receive_data(data)
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                if status is None:
-                    raise ConnectionResetError("the connection closed before an answer")
-                return status, b"".join(chunks)
+        return await read_response(self._h11, self._reader)
 
     def close(self) -> None:
         if self._tail is not None and not self._tail.done():
@@ -139,6 +126,27 @@ class PreparedBooking:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+async def read_response(conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of the answer `conn` awaits, read from `reader` (OSError,
+    h11.ProtocolError when none comes whole)."""
+    status, chunks = None, []
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(65536)
+            if not data and conn.their_state is h11.SEND_RESPONSE and status is None:
+                raise ConnectionResetError("the connection closed before an answer")
+            conn.receive_data(data)
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            chunks.append(bytes(event.data))
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            if status is None:
+                raise ConnectionResetError("the connection closed before an answer")
+            return status, b"".join(chunks)
 
 
 def send_skew_us(prepared: list[PreparedBooking]) -> int:
@@ -209,16 +217,80 @@ class AppClient:
         await self._http.aclose()
 
 
+class KeptAliveConnection:
+    """GETs one after another on one kept-alive HTTP/1.1 connection (h11), opened on first use and
+    again after a failure or a server's close. A fifth of an httpx request's CPU for a snapshot
+    (0.20 vs 0.84 ms, measured on the local stack): a run reads after every action."""
+
+    def __init__(self, url: str, headers: Sequence[tuple[str, str]]) -> None:
+        parts = urlsplit(url)
+        self._use_tls = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._use_tls else 80)
+        host = self._host if parts.port in (None, 80, 443) else f"{self._host}:{self._port}"
+        self._headers = [("Host", host), *headers, ("User-Agent", "simcity-sc1")]
+        self._open: tuple[h11.Connection, asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        """One GET; OSError or h11.ProtocolError when it got no whole answer (the connection is
+        then dropped: the next GET opens a fresh one)."""
+        try:
+            if self._open is None:
+                reader, writer = await asyncio.open_connection(
+                    self._host, self._port, ssl=tls_context() if self._use_tls else None)
+                self._open = (h11.Connection(h11.CLIENT), reader, writer)
+            conn, reader, writer = self._open
+            writer.write(conn.send(h11.Request(method="GET", target=target, headers=self._headers))
+                         + conn.send(h11.EndOfMessage()))
+            answer = await read_response(conn, reader)
+        except BaseException:  # a timeout's cancellation too: a half-read answer poisons the connection
+            await self.aclose()
+            raise
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+        else:  # the server closes it (Connection: close)
+            await self.aclose()
+        return answer
+
+    async def aclose(self) -> None:
+        if self._open is not None:
+            _, _, writer = self._open
+            self._open = None
+            writer.close()
+
+
+class ProxiedConnection:
+    """The same GETs through httpx, for a REST URL that an HTTP(S)_PROXY variable routes through a
+    proxy: httpx speaks to proxies, KeptAliveConnection does not."""
+
+    def __init__(self, url: str, headers: Sequence[tuple[str, str]]) -> None:
+        self._http = httpx.AsyncClient(base_url=url, headers=dict(headers), verify=tls_context())
+        self._base_path = urlsplit(url).path.rstrip("/")
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        try:
+            response = await self._http.get(target.removeprefix(self._base_path), timeout=None)
+        except httpx.TransportError as exc:
+            raise ConnectionError(repr(exc)) from exc
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
 class TruthReader:
     """The SC-1 snapshot through Supabase REST: one request, so one statement, never torn."""
 
     def __init__(self, rest_url: str, service_key: str, *, timeout_s: float = 5.0, retry_for_s: float = 10.0) -> None:
-        headers = {"apikey": service_key, "Authorization": f"Bearer {service_key}"}
-        self._http = httpx.AsyncClient(base_url=rest_url, headers=headers, timeout=timeout_s, verify=tls_context())
+        headers = [("apikey", service_key), ("Authorization", f"Bearer {service_key}"), ("Accept", "application/json")]
+        proxied = urllib.request.getproxies().get(urlsplit(rest_url).scheme) is not None and not \
+            urllib.request.proxy_bypass(urlsplit(rest_url).hostname or "")
+        self._connection = (ProxiedConnection if proxied else KeptAliveConnection)(rest_url, headers)
+        self._path = urlsplit(rest_url).path.rstrip("/") + "/slots?"
+        self._timeout_s = timeout_s
         self._retry_for_s = retry_for_s
-        # A run reads the same slots after every step: their request is built once, since
-        # encoding its long query string is most of httpx's cost per read.
-        self._requests: dict[tuple[str, ...], httpx.Request] = {}
+        # A run reads the same slots after every step: their request target is encoded once.
+        self._targets: dict[tuple[str, ...], str] = {}
 
     async def snapshot(self, slot_id: str) -> SlotSnapshot:
         """Read one slot and all its bookings."""
@@ -230,30 +302,38 @@ class TruthReader:
         (bounded); REST that stays unreachable or refuses is infrastructure trouble, never a
         product verdict."""
         key = tuple(slot_ids)
-        request = self._requests.get(key)
-        if request is None:
-            request = self._requests[key] = self._http.build_request("GET", "/slots", params=snapshot_params(slot_ids))
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = self._path + urlencode(snapshot_params(slot_ids), safe=",()")
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(httpx.TransportError),
+                retry=retry_if_exception_type(TRANSPORT_ERRORS),
                 stop=stop_after_delay(self._retry_for_s) | stop_after_attempt(50),
                 wait=wait_fixed(0.1), reraise=True,
             ):
                 with attempt:
-                    response = await self._http.send(request)
-        except httpx.HTTPError as exc:
+                    status, raw = await asyncio.wait_for(self._connection.get(target), self._timeout_s)
+        except TRANSPORT_ERRORS as exc:
             raise RestUnreachableError(f"REST unreachable for {self._retry_for_s:.0f} s: {exc!r}") from exc
-        if response.status_code != 200:
+        if status != 200:
             # The body is PostgREST's error object; it never carries the key.
-            raise RestUnreachableError(f"REST answered {response.status_code} to the snapshot: {response.text[:300]}")
-        rows = response.json()
+            raise RestUnreachableError(f"REST answered {status} to the snapshot: "
+                                       f"{raw[:300].decode('utf-8', 'replace')}")
+        try:
+            rows = json.loads(raw)
+        except ValueError as exc:
+            raise RestUnreachableError(f"REST answered the snapshot with no JSON: {raw[:100]!r}") from exc
         if not rows:
             raise RestUnreachableError(f"REST does not show slot {', '.join(slot_ids)}: wrong database, or the key "
                                        "lacks rights")
         return parse_snapshots(rows, slot_ids)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._connection.aclose()
+
+
+# What a GET that got no whole answer raises: retried, then REST is unreachable.
+TRANSPORT_ERRORS = (OSError, h11.ProtocolError, asyncio.TimeoutError)
 
 
 def _ms_since(started: float) -> float:
