@@ -6,14 +6,17 @@ two controllers, or a test and a stack, would silently steer each other), its `P
 `Toxiproxy` objects look that global up on every call, it sends `requests` calls without any
 timeout (a wedged API hangs the run forever), it cannot update a toxic, and its `create` lists
 every proxy first (an extra call and a race). None of this can be fixed from outside without
-patching its module globals, so every call goes through the small httpx path below instead: a
-per-instance base URL, a timeout on every request, bounded retries on connection errors only, and
-the server's error message kept. The operation names follow the library's (`create`, `populate`
--> `ensure`, `add_toxic`, `destroy_toxic` -> `remove_toxic`, `disable`/`enable`, `reset` -> `heal`).
+patching its module globals, so every call goes through the small stdlib `http.client` path below
+instead: a per-instance base URL, a timeout on every request, bounded retries on connection errors
+only, and the server's error message kept. (Not httpx: a call costs 0.3 ms of CPU this way and
+1.1 ms through httpx, and a run of SC-1 makes about one per action.) The operation names follow
+the library's (`create`, `populate` -> `ensure`, `add_toxic`, `destroy_toxic` -> `remove_toxic`,
+`disable`/`enable`, `reset` -> `heal`).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -21,9 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from harness.errors import InfrastructureError, ProxyUnreachableError, UsageError
@@ -32,9 +34,12 @@ from toxics.catalog import DEFAULT_STREAM, InvalidToxicError, check_stream, chec
 
 DEFAULT_API_URL = "http://127.0.0.1:8474"
 
-# Only failures where the request never reached the server are retried: a POST that may have been
-# applied must not be sent twice, and an answer (even a 4xx) is final.
-_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+class _NotConnected(Exception):
+    """No connection to the API could be opened: the request never reached the server, so it is
+    safe to retry. Only this is retried: a POST that may have been applied must not be sent
+    twice, and an answer (even a 4xx) is final."""
 
 
 class FaultConfigError(UsageError):
@@ -174,21 +179,32 @@ class ToxiproxyController:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.retry_for_s = retry_for_s
-        # No keep-alive: a pooled connection the server has since closed fails mid-request, and
-        # such a failure cannot be told apart from one where the request was applied. A fresh
-        # loopback connection per call costs well under a millisecond.
-        self._http = httpx.Client(
-            base_url=self.url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0),
-            verify=tls_context(),
-        )
+        parts = urlsplit(self.url)
+        self._tls = parts.scheme == "https"
+        self._address = (parts.hostname or "127.0.0.1", parts.port or (443 if self._tls else 80))
+        self._prefix = parts.path
 
     # -- the one call path ------------------------------------------------------------------------
+
+    def _connect(self) -> http.client.HTTPConnection:
+        # No keep-alive: a kept connection the server has since closed fails mid-request, and such
+        # a failure cannot be told apart from one where the request was applied. A fresh loopback
+        # connection per call costs well under a millisecond.
+        host, port = self._address
+        conn = (http.client.HTTPSConnection(host, port, timeout=self.timeout_s, context=tls_context()) if self._tls
+                else http.client.HTTPConnection(host, port, timeout=self.timeout_s))
+        try:
+            conn.connect()
+        except OSError as exc:
+            conn.close()
+            raise _NotConnected(str(exc) or type(exc).__name__) from exc
+        return conn
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; return the decoded JSON answer (None when empty)."""
         started = time.monotonic()
         retrying = Retrying(
-            retry=retry_if_exception_type(_CONNECT_ERRORS), stop=stop_after_delay(self.retry_for_s),
+            retry=retry_if_exception_type(_NotConnected), stop=stop_after_delay(self.retry_for_s),
             wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True,
         )
         attempts = 0
@@ -196,22 +212,32 @@ class ToxiproxyController:
             for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    response = self._http.request(method, path, json=body)
-        except _CONNECT_ERRORS as exc:
+                    conn = self._connect()
+        except _NotConnected as exc:
             raise ProxyUnreachableError(
                 f"Toxiproxy API at {self.url} unreachable: {attempts} attempts in "
-                f"{time.monotonic() - started:.1f} s ({str(exc) or type(exc).__name__})"
+                f"{time.monotonic() - started:.1f} s ({exc})"
             ) from exc
-        except httpx.TransportError as exc:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Connection": "close", "User-Agent": "simcity-toxics"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, self._prefix + path, body=payload, headers=headers)
+            response = conn.getresponse()
+            status, reason, raw = response.status, response.reason, response.read()
+        except (OSError, http.client.HTTPException) as exc:
             raise ProxyUnreachableError(
                 f"Toxiproxy API at {self.url} did not answer {method} {path} ({type(exc).__name__}: {exc})"
             ) from exc
-        if response.status_code >= 400:
-            message = _error_message(response)
-            if response.status_code == 400:
+        finally:
+            conn.close()
+        if status >= 400:
+            message = _error_message(raw, reason)
+            if status == 400:
                 raise FaultConfigError(f"Toxiproxy rejected {method} {path}: {message}")
-            raise ToxiproxyAPIError(method, path, response.status_code, message)
-        return response.json() if response.content else None
+            raise ToxiproxyAPIError(method, path, status, message)
+        return json.loads(raw) if raw else None
 
     # -- proxies ----------------------------------------------------------------------------------
 
@@ -326,7 +352,7 @@ class ToxiproxyController:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release (no connection outlives a call); kept for the context manager."""
 
     def __enter__(self) -> ToxiproxyController:
         try:
@@ -350,9 +376,10 @@ def _same_listen(actual: str, wanted: str) -> bool:
     return actual == wanted or (port == "0" and actual.rpartition(":")[0] == host)
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(raw: bytes, reason: str) -> str:
     # Toxiproxy serves its JSON error bodies as text/plain, so decode by hand.
+    text = raw.decode("utf-8", "replace")
     try:
-        return str(json.loads(response.text)["error"])
+        return str(json.loads(text)["error"])
     except (ValueError, KeyError, TypeError):
-        return response.text.strip() or response.reason_phrase
+        return text.strip() or reason
