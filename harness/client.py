@@ -15,6 +15,7 @@ later retry of the same intent overtakes it on the wire.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import urllib.request
@@ -43,6 +44,16 @@ class BookingReply:
     error: str | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _booking_head(host: str, length: int) -> h11.Request:
+    """The head of a POST /bookings: h11 validates an event's headers as it is made, so each is
+    made once (every body of UUIDs has the same length)."""
+    return h11.Request(method="POST", target="/bookings", headers=[
+        ("Host", host), ("Content-Type", "application/json"), ("Content-Length", str(length)),
+        ("Connection", "close"), ("User-Agent", "simcity-sc1"),
+    ])
+
+
 class PreparedBooking:
     """One `POST /bookings` on its own freshly opened connection, not sent yet.
 
@@ -58,10 +69,7 @@ class PreparedBooking:
         body = json.dumps({"intent_id": intent.intent_id, "slot_id": intent.slot_id,
                            "customer_id": intent.customer_id}).encode()
         self._h11 = h11.Connection(h11.CLIENT)
-        head = self._h11.send(h11.Request(method="POST", target="/bookings", headers=[
-            ("Host", host if port in (80, 443) else f"{host}:{port}"), ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))), ("Connection", "close"), ("User-Agent", "simcity-sc1"),
-        ]))
+        head = self._h11.send(_booking_head(host if port in (80, 443) else f"{host}:{port}", len(body)))
         self._request = head + self._h11.send(h11.Data(data=body)) + self._h11.send(h11.EndOfMessage())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -230,6 +238,7 @@ class KeptAliveConnection:
         host = self._host if parts.port in (None, 80, 443) else f"{self._host}:{self._port}"
         self._headers = [("Host", host), *headers, ("User-Agent", "simcity-sc1")]
         self._open: tuple[h11.Connection, asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._requests: dict[str, h11.Request] = {}
 
     async def get(self, target: str) -> tuple[int, bytes]:
         """One GET; OSError or h11.ProtocolError when it got no whole answer (the connection is
@@ -240,8 +249,10 @@ class KeptAliveConnection:
                     self._host, self._port, ssl=tls_context() if self._use_tls else None)
                 self._open = (h11.Connection(h11.CLIENT), reader, writer)
             conn, reader, writer = self._open
-            writer.write(conn.send(h11.Request(method="GET", target=target, headers=self._headers))
-                         + conn.send(h11.EndOfMessage()))
+            request = self._requests.get(target)
+            if request is None:  # h11 validates an event's headers as it is made: once per target
+                request = self._requests[target] = h11.Request(method="GET", target=target, headers=self._headers)
+            writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
             answer = await read_response(conn, reader)
         except BaseException:  # a timeout's cancellation too: a half-read answer poisons the connection
             await self.aclose()
@@ -306,15 +317,20 @@ class TruthReader:
         if target is None:
             target = self._targets[key] = self._path + urlencode(snapshot_params(slot_ids), safe=",()")
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TRANSPORT_ERRORS),
-                stop=stop_after_delay(self._retry_for_s) | stop_after_attempt(50),
-                wait=wait_fixed(0.1), reraise=True,
-            ):
-                with attempt:
-                    status, raw = await asyncio.wait_for(self._connection.get(target), self._timeout_s)
-        except TRANSPORT_ERRORS as exc:
-            raise RestUnreachableError(f"REST unreachable for {self._retry_for_s:.0f} s: {exc!r}") from exc
+            status, raw = await self._get(target)
+        except TRANSPORT_ERRORS:
+            # Retried only once a first try failed: tenacity's set-up costs a read as much as its
+            # HTTP exchange, and nearly every read succeeds at once.
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(TRANSPORT_ERRORS),
+                    stop=stop_after_delay(self._retry_for_s) | stop_after_attempt(50),
+                    wait=wait_fixed(0.1), reraise=True,
+                ):
+                    with attempt:
+                        status, raw = await self._get(target)
+            except TRANSPORT_ERRORS as exc:
+                raise RestUnreachableError(f"REST unreachable for {self._retry_for_s:.0f} s: {exc!r}") from exc
         if status != 200:
             # The body is PostgREST's error object; it never carries the key.
             raise RestUnreachableError(f"REST answered {status} to the snapshot: "
@@ -327,6 +343,10 @@ class TruthReader:
             raise RestUnreachableError(f"REST does not show slot {', '.join(slot_ids)}: wrong database, or the key "
                                        "lacks rights")
         return parse_snapshots(rows, slot_ids)
+
+    async def _get(self, target: str) -> tuple[int, bytes]:
+        async with asyncio.timeout(self._timeout_s):
+            return await self._connection.get(target)
 
     async def aclose(self) -> None:
         await self._connection.aclose()

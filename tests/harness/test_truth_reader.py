@@ -22,10 +22,10 @@ ROWS = json.dumps([{"id": SLOT, "vendor_id": str(uuid.uuid4()), "state": "free",
 class FakeRest:
     """A REST that answers every GET with one free slot; counts connections and keeps the targets.
     `drop_after_answer`: close each connection after one answer without saying so (an idle
-    keep-alive timeout); `stall_first`: never answer the first request."""
+    keep-alive timeout); `stall`: never answer the first `stall` requests."""
 
-    def __init__(self, *, drop_after_answer: bool = False, stall_first: bool = False) -> None:
-        self.drop_after_answer, self.stall_first = drop_after_answer, stall_first
+    def __init__(self, *, drop_after_answer: bool = False, stall: int = 0) -> None:
+        self.drop_after_answer, self.stall = drop_after_answer, stall
         self.connections, self.targets = 0, []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -41,7 +41,7 @@ class FakeRest:
                     conn.receive_data(data)
                 elif isinstance(event, h11.Request):
                     self.targets.append(event.target.decode())
-                    if self.stall_first and len(self.targets) == 1:
+                    if len(self.targets) <= self.stall:
                         await asyncio.sleep(30)
                 elif isinstance(event, h11.EndOfMessage):
                     writer.write(conn.send(h11.Response(status_code=200, headers=[
@@ -101,7 +101,7 @@ def test_a_connection_the_server_dropped_is_opened_again() -> None:
 
 
 def test_an_answer_that_timed_out_leaves_no_half_read_connection_behind() -> None:
-    rest = FakeRest(stall_first=True)
+    rest = FakeRest(stall=1)
 
     async def scenario(url: str) -> AsyncIterator[None]:
         assert await reads(url, 3, timeout_s=0.3, retry_for_s=5.0) == ["free"] * 3
@@ -112,7 +112,7 @@ def test_an_answer_that_timed_out_leaves_no_half_read_connection_behind() -> Non
 
 
 def test_rest_that_never_answers_is_unreachable_not_a_verdict() -> None:
-    rest = FakeRest(stall_first=True)
+    rest = FakeRest(stall=1000)
 
     async def scenario(url: str) -> AsyncIterator[None]:
         with pytest.raises(RestUnreachableError, match="REST unreachable for 0 s"):
