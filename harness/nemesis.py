@@ -15,7 +15,7 @@ from dataclasses import replace
 from harness.contract import CrashCheck, crash_check
 from harness.faults import KINDS
 from harness.history import Action, Hop
-from harness.stacks.base import Stack
+from harness.stacks.base import Stack, boot_id_in
 from toxics import FaultProfile, Partition, ToxiproxyController, load_profile
 from toxics.control import Effect
 
@@ -160,7 +160,11 @@ class Nemesis:
             self.note_boot_id()
         before = self._boot_id
         took = self.stack.restart_app(wait_healthy=not self.database_cut_off())
-        self.note_boot_id()
+        answer = self.stack.restart_answer
+        # The answer that ended the wait names the new start; asked again only if it named none.
+        self._boot_id = boot_id_in(answer) if answer is not None else None
+        if self._boot_id is None:
+            self.note_boot_id()
         check = crash_check(before, self._boot_id)
         if check is not CrashCheck.NOT_RESTARTED:
             self.crashes += 1

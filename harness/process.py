@@ -55,6 +55,7 @@ class ManagedProcess:
         self.log_path: Path | None = None
         self._proc: Any = None  # what _spawn made: a Popen here
         self._guarded: list[int] = []  # the groups the watchdog stops should SimCity die
+        self.ready_answer: bytes | None = None  # the body of the answer that ended the last wait_ready
 
     @classmethod
     def python_module(cls, name: str, module: str, *args: str, **kwargs: object) -> "ManagedProcess":
@@ -126,9 +127,11 @@ class ManagedProcess:
                 raise StackStartError(f"{self.name} exited with code {code} while starting; "
                                       f"log tail: {self.log_tail()}")
 
-        return self.readiness(serving_only=serving_only).wait(
-            timeout_s or self.ready_timeout_s, still_starting=still_starting,
-            details=lambda: f"; log tail: {self.log_tail()}")
+        ready = self.readiness(serving_only=serving_only)
+        took = ready.wait(timeout_s or self.ready_timeout_s, still_starting=still_starting,
+                          details=lambda: f"; log tail: {self.log_tail()}")
+        self.ready_answer = ready.body if isinstance(ready, HttpReady) else None
+        return took
 
     def log_tail(self, lines: int = 8) -> str:
         if self.log_path is None or not self.log_path.exists():

@@ -92,10 +92,11 @@ class HttpReady(Readiness):
         super().__init__(what)
         self.url = url
         self.any_status = any_status
+        self.body: bytes | None = None  # of the last answer
 
     def probe(self, timeout_s: float) -> bool:
         try:
-            status, _ = http_get(self.url, timeout_s)
+            status, self.body = http_get(self.url, timeout_s)
         except (OSError, http.client.HTTPException) as exc:
             self.last = type(exc).__name__
             return False

@@ -143,7 +143,9 @@ class ExternalStack(Stack):
             raise StackStartError(f"--restart-cmd exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
         # Its database cut off, the app cannot be healthy: then an answer of any kind says it serves.
         ready = HttpReady(self.app_health_url(), "target app", any_status=not wait_healthy)
-        return ready.wait(self.health_timeout_s, started=started)
+        took = ready.wait(self.health_timeout_s, started=started)
+        self.restart_answer = ready.body
+        return took
 
     def _close(self) -> None:
         self._exit.close()

@@ -182,7 +182,9 @@ class LocalStack(Stack):
         if self._app is None:
             raise StackStartError("this local stack runs no app to restart")
         try:
-            return self._app.restart(wait_healthy=wait_healthy)
+            took = self._app.restart(wait_healthy=wait_healthy)
+            self.restart_answer = self._app.ready_answer
+            return took
         except StackStartError as exc:
             self._name_a_dead_database(exc)
             raise

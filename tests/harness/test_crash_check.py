@@ -4,12 +4,19 @@ id leaves the crash unverified, and the summary says so."""
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
 import pytest
 
 from harness import Invariant, Process, SlotState, ViolationName, check
 from harness.contract import CrashCheck, crash_check, crash_check_of
 from harness.coverage import of_history
+from harness.nemesis import Nemesis
 from harness.report import render_text
+from harness.stacks.external import ExternalStack
 from tests.harness.builders import Builder, row
 from tests.harness.test_checker import assert_fires, names
 
@@ -73,3 +80,42 @@ def test_the_summary_says_how_the_crashes_were_verified(checks: list[CrashCheck]
         b.crash(each)
     b.snap(FREE)
     assert note in render_text(b.history(), check(b.history(), terminal=False))
+
+
+def test_a_crash_takes_the_new_boot_id_from_the_answer_that_ended_its_wait(tmp_path: Path) -> None:
+    """Asking /health once more after the wait would cost another database ping through whatever
+    app-db fault is on (0.5 s per crash under 150 ms of latency): the answer that said "ready"
+    already names the new start. A real HTTP app of the test's own, restarted by a real command."""
+    boot = tmp_path / "boot_id"
+    boot.write_text("a1")
+    hits: list[str] = []
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            body = json.dumps({"status": "ok", "boot_id": boot.read_text().strip()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        restart = f"sh -c 'echo b2 > {boot}'"
+        with ExternalStack(url, "http://127.0.0.1:9", "service-key", restart_cmd=restart) as stack:
+            nemesis = Nemesis(stack, {})
+            nemesis.note_boot_id()
+            before = len(hits)
+            _, check = nemesis.crash()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert check is CrashCheck.RESTARTED
+    assert len(hits) - before == 1, hits
