@@ -5,8 +5,6 @@ id leaves the crash unverified, and the summary says so."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from harness.nemesis import Nemesis
 from harness.report import render_text
 from harness.stacks.external import ExternalStack
 from tests.harness.builders import Builder, row
+from tests.loopback import QuietHandler, http_server, url_of
 from tests.harness.test_checker import assert_fires, names
 
 C1 = Process.C1
@@ -90,7 +89,7 @@ def test_a_crash_takes_the_new_boot_id_from_the_answer_that_ended_its_wait(tmp_p
     boot.write_text("a1")
     hits: list[str] = []
 
-    class Health(BaseHTTPRequestHandler):
+    class Health(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             hits.append(self.path)
             body = json.dumps({"status": "ok", "boot_id": boot.read_text().strip()}).encode()
@@ -99,23 +98,12 @@ def test_a_crash_takes_the_new_boot_id_from_the_answer_that_ended_its_wait(tmp_p
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        restart = f"sh -c 'echo b2 > {boot}'"
-        with ExternalStack(url, "http://127.0.0.1:9", "service-key", restart_cmd=restart) as stack:
+    restart = f"sh -c 'echo b2 > {boot}'"
+    with http_server(Health) as server:
+        with ExternalStack(url_of(server), "http://127.0.0.1:9", "service-key", restart_cmd=restart) as stack:
             nemesis = Nemesis(stack, {})
             nemesis.note_boot_id()
             before = len(hits)
             _, check = nemesis.crash()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
     assert check is CrashCheck.RESTARTED
     assert len(hits) - before == 1, hits

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from harness.errors import StackStartError
 from harness.stacks._net import free_port
 from harness.stacks._wait import HttpReady, PortReady
+from tests.loopback import QuietHandler, http_server, url_of
 
 
 def serve(status: int, delay_s: float = 0.0) -> Iterator[str]:
     """A /health that answers `status` after `delay_s`, as an app whose database ping times out does."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             time.sleep(delay_s)
             body = b'{"status": "unavailable"}'
@@ -29,18 +28,8 @@ def serve(status: int, delay_s: float = 0.0) -> Iterator[str]:
             except OSError:
                 pass  # the probe gave up at its deadline: what one test checks
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with http_server(Handler) as server:
+        yield url_of(server, "/health")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from harness.stacks.compose import ComposeStack
 from harness.stacks.external import ExternalStack
 from harness.stacks.local import LocalStack
 from tests.leftovers import alive, private_tmpdir
+from tests.loopback import QuietHandler, http_server, url_of
 
 
 # Processes this pytest process already had before the test (another module's session fixture,
@@ -85,7 +86,7 @@ def test_a_stack_that_cannot_start_again_says_so_without_touching_anything(monke
     assert not stack.started and list(tmp_path.iterdir()) == []
 
 
-class FlippingHealth(BaseHTTPRequestHandler):
+class FlippingHealth(QuietHandler):
     """GET /health: 503 until the server's `healthy` event is set, then 200; `probed` is set by
     the first request."""
 
@@ -96,24 +97,17 @@ class FlippingHealth(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def app() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FlippingHealth)
-    server.healthy = threading.Event()  # type: ignore[attr-defined]
-    server.probed = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with http_server(FlippingHealth) as server:
+        server.healthy = threading.Event()  # type: ignore[attr-defined]
+        server.probed = threading.Event()  # type: ignore[attr-defined]
+        yield server
 
 
 def external(app: ThreadingHTTPServer, health_timeout_s: float) -> ExternalStack:
-    url = f"http://127.0.0.1:{app.server_address[1]}"
+    url = url_of(app)
     return ExternalStack(url, url, "not-a-real-key", proxy=True, health_timeout_s=health_timeout_s)
 
 
