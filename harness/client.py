@@ -29,6 +29,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError, RestUnreachableError, UsageError
+from harness.stacks._wait import PROBE_TIMEOUT_S
 from harness.tls import tls_context
 from harness.contract import JSON, SlotSnapshot, parse_snapshots, snapshot_params
 from harness.history import Fixture, Intent, Process
@@ -80,10 +81,11 @@ class PreparedBooking:
     async def connect(self) -> None:
         host, port, use_tls = self._address
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=tls_context() if use_tls else None),
-                self._timeout_s)
-        except (OSError, asyncio.TimeoutError) as exc:
+            # asyncio.timeout, not wait_for: wait_for wraps its coroutine in a task of its own.
+            async with asyncio.timeout(self._timeout_s):
+                self._reader, self._writer = await asyncio.open_connection(
+                    host, port, ssl=tls_context() if use_tls else None)
+        except OSError as exc:  # TimeoutError included
             self._error = f"ConnectError: {type(exc).__name__}"
 
     def release(self, *, hold_s: float = 0.0) -> float:
@@ -109,8 +111,9 @@ class PreparedBooking:
         if self._error is not None or self._reader is None:
             return BookingReply(None, None, _ms_since(started), error=self._error or "not connected")
         try:
-            status, raw = await asyncio.wait_for(self._read_response(), self._timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self._timeout_s):
+                status, raw = await self._read_response()
+        except TimeoutError:
             return BookingReply(None, None, _ms_since(started), error="ReadTimeout")
         except (OSError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
             return BookingReply(None, None, _ms_since(started), error=type(exc).__name__)
@@ -217,7 +220,8 @@ class AppClient:
 
     async def healthy(self) -> bool:
         try:
-            return (await self._http.get("/health", timeout=1.0)).status_code == 200
+            # As long as any readiness probe waits: a /health slower than a second is still an answer.
+            return (await self._http.get("/health", timeout=PROBE_TIMEOUT_S)).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -22,6 +22,7 @@ from harness.generator import Schedule, Step, mix_named
 from harness.history import Action, Details, History, Intent, Op, OpKind, Process
 from harness.recorder import Recorder
 from harness.nemesis import Nemesis, load_sources
+from harness.stacks._wait import PROBE_PAUSE_S
 from harness.stacks.base import Stack
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -297,7 +298,7 @@ class Run:
         while not await app.healthy():
             if time.monotonic() > deadline:
                 raise InfrastructureError(f"the app was not healthy within {self.config.settle_timeout_s:.0f} s {when}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(PROBE_PAUSE_S)
 
     async def _try_healthy(self, app: AppClient, when: str) -> str | None:
         """Wait for health; why not, instead of raising: an app that stays unhealthy while

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from harness.client import AppClient
 from harness.errors import StackStartError
 from harness.stacks._net import free_port
 from harness.stacks._wait import HttpReady, PortReady
@@ -78,3 +80,21 @@ def test_a_wait_ends_early_when_the_process_died(quick_503: str) -> None:
 
     with pytest.raises(StackStartError, match="exited with code 3"):
         HttpReady(quick_503, "app").wait(30, still_starting=died)
+
+
+@pytest.fixture
+def slow_200() -> Iterator[str]:
+    yield from serve(200, delay_s=1.5)
+
+
+def test_the_runs_own_health_check_waits_for_a_slow_200_too(slow_200: str) -> None:
+    # Before a run and while settling, through the client-app proxy: an app whose database is far
+    # away may take over a second to say 200, and that is healthy, not an infrastructure error.
+    async def healthy() -> bool:
+        app = AppClient(slow_200.removesuffix("/health"))
+        try:
+            return await app.healthy()
+        finally:
+            await app.aclose()
+
+    assert asyncio.run(healthy())
