@@ -242,14 +242,3 @@ class LocalPostgres:
     ) -> None:
         self.close()
 
-
-def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
-    """Block until something accepts TCP connections on host:port, or raise InfrastructureError."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise InfrastructureError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")

@@ -166,7 +166,7 @@ class Stack(abc.ABC):
         if url is None:
             return None
         try:
-            return boot_id_in(http_get(url, timeout_s=2.0)[1])
+            return boot_id_in(http_get(url)[1])
         except (OSError, http.client.HTTPException):
             return None
 
