@@ -26,8 +26,9 @@ from harness.tls import tls_context
 PROBE_PAUSE_S = 0.02
 # How long one probe waits for its answer: longer than a health check's own database timeout (the
 # reference app's is 1 s). An app whose database is cut off answers 503 only once its ping gave up;
-# a probe that gives up first never sees that answer. With 1 s here, a crash under a stalled
-# database took 8 to 11 s to be seen serving instead of about 1 s.
+# a probe that gives up first never sees that answer. With 1 s here, the probes raced the app's own
+# 1 s ping and mostly lost: a crash under a stalled database took 8 to 11 s to be seen serving;
+# 6 s with this change alone, 1.0 s once the app's master stopped connecting before it listens.
 PROBE_TIMEOUT_S = 5.0
 
 
