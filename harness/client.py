@@ -45,14 +45,31 @@ class BookingReply:
     error: str | None = None
 
 
+# What a request that got no whole answer raises (a refused or reset connection, a timeout, a
+# malformed answer): retried where a retry is safe, otherwise the outcome is unknown.
+TRANSPORT_ERRORS = (OSError, h11.ProtocolError, asyncio.TimeoutError)
+
+
 @functools.lru_cache(maxsize=64)
-def _booking_head(host: str, length: int) -> h11.Request:
-    """The head of a POST /bookings: h11 validates an event's headers as it is made, so each is
-    made once (every body of UUIDs has the same length)."""
-    return h11.Request(method="POST", target="/bookings", headers=[
+def _post_head(host: str, target: str, length: int) -> h11.Request:
+    """The head of a POST of JSON: h11 validates an event's headers as it is made, so each is made
+    once (every booking's body of UUIDs has the same length)."""
+    return h11.Request(method="POST", target=target, headers=[
         ("Host", host), ("Content-Type", "application/json"), ("Content-Length", str(length)),
         ("Connection", "close"), ("User-Agent", "simcity-sc1"),
     ])
+
+
+async def exchange(address: tuple[str, int, bool], request: h11.Request, body: bytes = b"") -> tuple[int, bytes]:
+    """One request on a connection of its own: (status, body); OSError or h11.ProtocolError when
+    no whole answer came. The caller bounds it in time."""
+    client = await H11Client.open(*address)
+    try:
+        conn = client.h11
+        data = conn.send(request) + (conn.send(h11.Data(data=body)) if body else b"") + conn.send(h11.EndOfMessage())
+        return await client.expect(data)
+    finally:
+        client.close()
 
 
 class H11Client(asyncio.Protocol):
@@ -156,13 +173,14 @@ class PreparedBooking:
     (UNKNOWN), never an exception: the outcome of a booking is the app's business, not ours.
     """
 
-    def __init__(self, intent: Intent, host: str, port: int, use_tls: bool, timeout_s: float) -> None:
+    def __init__(self, intent: Intent, address: tuple[str, int, bool], host_header: str, target: str,
+                 timeout_s: float) -> None:
         self.intent = intent
-        self._address = (host, port, use_tls)
+        self._address = address
         self._timeout_s = timeout_s
         self._body = json.dumps({"intent_id": intent.intent_id, "slot_id": intent.slot_id,
                                  "customer_id": intent.customer_id}).encode()
-        self._host_header = host if port in (80, 443) else f"{host}:{port}"
+        self._head = _post_head(host_header, target, len(self._body))
         self._client: H11Client | None = None
         self._request = b""
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
@@ -180,8 +198,7 @@ class PreparedBooking:
             return
         # Encoded now, before the barrier: `release` only writes.
         conn = self._client.h11
-        self._request = (conn.send(_booking_head(self._host_header, len(self._body)))
-                         + conn.send(h11.Data(data=self._body)) + conn.send(h11.EndOfMessage()))
+        self._request = conn.send(self._head) + conn.send(h11.Data(data=self._body)) + conn.send(h11.EndOfMessage())
 
     def release(self, *, hold_s: float = 0.0) -> float:
         """Write the request now (no await: a burst's requests leave in the same loop tick)."""
@@ -238,50 +255,59 @@ def send_skew_us(prepared: list[PreparedBooking]) -> int:
 
 
 class AppClient:
-    """Fixtures and bookings against the app, through whatever sits in front of it."""
+    """Fixtures and bookings against the app, through whatever sits in front of it. Every request
+    is its own TCP connection, so a proxy fault that cuts connections hits requests, not a pooled
+    socket that happened to survive. The app's routes sit under the URL's path, if it has one."""
 
     def __init__(self, app_url: str, *, timeout_s: float = 2.0) -> None:
-        # No connection reuse: every booking is its own TCP connection, so a proxy fault that
-        # cuts connections hits requests, not a pooled socket that happened to survive.
-        self._http = httpx.AsyncClient(
-            base_url=app_url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0),
-            verify=tls_context(),
-        )
         url = urlsplit(app_url)
-        self._use_tls = url.scheme == "https"
-        self._host = url.hostname or "127.0.0.1"
-        self._port = url.port or (443 if self._use_tls else 80)
+        use_tls = url.scheme == "https"
+        host = url.hostname or "127.0.0.1"
+        port = url.port or (443 if use_tls else 80)
+        self._address = (host, port, use_tls)
+        self._host_header = host if url.port in (None, 80, 443) else f"{host}:{port}"
+        self._prefix = url.path.rstrip("/")
         self._timeout_s = timeout_s
+        self._health = h11.Request(method="GET", target=f"{self._prefix}/health", headers=[
+            ("Host", self._host_header), ("Connection", "close"), ("User-Agent", "simcity-sc1")])
 
     async def prepare(self, intents: list[Intent]) -> list[PreparedBooking]:
         """One connection per request, all opened before any request is released."""
-        prepared = [PreparedBooking(i, self._host, self._port, self._use_tls, self._timeout_s) for i in intents]
+        prepared = [PreparedBooking(i, self._address, self._host_header, f"{self._prefix}/bookings", self._timeout_s)
+                    for i in intents]
         await asyncio.gather(*(p.connect() for p in prepared))
         return prepared
 
     async def create_fixture(self, seed: str) -> Fixture:
+        body = json.dumps({"scenario": "sc1", "seed": seed}).encode()
+        head = _post_head(self._host_header, f"{self._prefix}/e2e/fixtures", len(body))
         try:
             # Setup, not the attack: a transport hiccup is retried (bounded), never recorded.
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(httpx.TransportError),
+                retry=retry_if_exception_type(TRANSPORT_ERRORS),
                 stop=stop_after_attempt(5), wait=wait_fixed(0.2), reraise=True,
             ):
                 with attempt:
-                    response = await self._http.post("/e2e/fixtures", json={"scenario": "sc1", "seed": seed})
-        except httpx.HTTPError as exc:
+                    async with asyncio.timeout(self._timeout_s):
+                        status, raw = await exchange(self._address, head, body)
+        except TRANSPORT_ERRORS as exc:
             raise InfrastructureError(f"app unreachable while seeding fixtures: {exc!r}") from exc
-        if response.status_code == 404:
+        if status == 404:
             raise UsageError("POST /e2e/fixtures answered 404: run the app with E2E=true")
-        if response.status_code != 201:
-            raise InfrastructureError(f"POST /e2e/fixtures answered {response.status_code}: {response.text[:200]}")
-        body = response.json()
-        c1, c2 = body["customer_ids"]
-        slot = body["slot_id"]
+        if status != 201:
+            raise InfrastructureError(f"POST /e2e/fixtures answered {status}: {raw[:200].decode('utf-8', 'replace')}")
+        try:
+            answer = json.loads(raw)
+            c1, c2 = answer["customer_ids"]
+            slot, vendor = answer["slot_id"], answer["vendor_id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InfrastructureError(f"POST /e2e/fixtures answered 201 without the contract's fields: "
+                                      f"{raw[:200].decode('utf-8', 'replace')}") from exc
         intents = (
             Intent(Process.C1, str(uuid.uuid4()), slot, c1),
             Intent(Process.C2, str(uuid.uuid4()), slot, c2),
         )
-        return Fixture(seed=seed, vendor_id=body["vendor_id"], slot_id=slot, intents=intents)
+        return Fixture(seed=seed, vendor_id=vendor, slot_id=slot, intents=intents)
 
     async def book(self, intent: Intent) -> BookingReply:
         """One booking on its own: prepared, released and answered."""
@@ -292,12 +318,11 @@ class AppClient:
     async def healthy(self) -> bool:
         try:
             # As long as any readiness probe waits: a /health slower than a second is still an answer.
-            return (await self._http.get("/health", timeout=PROBE_TIMEOUT_S)).status_code == 200
-        except httpx.HTTPError:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                status, _ = await exchange(self._address, self._health)
+        except TRANSPORT_ERRORS:
             return False
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return status == 200
 
 
 class KeptAliveConnection:
@@ -419,10 +444,6 @@ class TruthReader:
 
     async def aclose(self) -> None:
         await self._connection.aclose()
-
-
-# What a GET that got no whole answer raises: retried, then REST is unreachable.
-TRANSPORT_ERRORS = (OSError, h11.ProtocolError, asyncio.TimeoutError)
 
 
 def _ms_since(started: float) -> float:

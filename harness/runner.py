@@ -204,7 +204,6 @@ class Run:
                 await asyncio.to_thread(nemesis.heal_all)
             finally:
                 nemesis.close()
-                await app.aclose()
                 await truth.aclose()
 
     def demand(self, step: Step, intent_of: Callable[[Process], Intent]) -> list[tuple[Intent, Action]]:

@@ -95,7 +95,6 @@ def test_a_crash_restarts_the_app_container_and_the_database_survives(atomic_sta
             reply = await app.book(fixture.intent_of(Process.C1))
             return reply, await truth.snapshot(fixture.slot_id)
         finally:
-            await app.aclose()
             await truth.aclose()
 
     fixture, first = asyncio.run(book_then("book"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import h11
 from harness.client import AppClient, send_skew_us
 from harness.history import Intent, Process
 from tests.harness.builders import CUSTOMER, INTENT, SLOT
+from tests.loopback import QuietHandler, http_server, url_of
 
 INTENTS = [Intent(p, INTENT[p], SLOT, CUSTOMER[p]) for p in (Process.C1, Process.C2)]
 HOLD_ANSWER_S = 0.1  # the test app answers this late, so requests that overlap show it
@@ -86,7 +88,6 @@ def test_a_race_leaves_together_and_is_in_flight_together() -> None:
                 booking.release()
             skew = send_skew_us(prepared)
             replies = await asyncio.gather(*(b.answer() for b in prepared))
-            await client.aclose()
         assert [r.status for r in replies] == [201, 201]
         return skew, app
 
@@ -107,7 +108,6 @@ def test_duplicate_delivery_arrives_three_times_at_once() -> None:
             for booking in prepared:
                 booking.release()
             await asyncio.gather(*(b.answer() for b in prepared))
-            await client.aclose()
         return app
 
     app = asyncio.run(scenario())
@@ -124,7 +124,6 @@ def test_a_held_send_is_overtaken_by_its_retry() -> None:
             held.release(hold_s=0.05)
             retry.release()
             await asyncio.gather(held.answer(), retry.answer())
-            await client.aclose()
             sent = [held.sent_at or 0.0, retry.sent_at or 0.0]
         return app, sent
 
@@ -143,14 +142,47 @@ def test_lost_answers_are_unknown_replies() -> None:
             [booking] = await client.prepare([INTENTS[0]])
             booking.release()
             closed = await booking.answer()
-            await client.aclose()
         refused_client = AppClient(url)  # the server is gone: nothing listens there any more
         [refused] = await refused_client.prepare([INTENTS[1]])
         refused.release()
         lost = await refused.answer()
-        await refused_client.aclose()
         return [(closed.status, closed.error), (lost.status, lost.error)]
 
     (closed_status, closed_error), (refused_status, refused_error) = asyncio.run(scenario())
     assert closed_status is None and closed_error
     assert refused_status is None and refused_error and refused_error.startswith("ConnectError")
+
+
+def test_an_app_under_a_path_gets_every_request_under_that_path() -> None:
+    """--target-url http://host/api: health, fixtures and bookings all go to /api/... (bookings
+    once went to /bookings at the root, and a prefixed app answered them 404)."""
+    paths: list[str] = []
+    fixture = {"vendor_id": str(uuid.uuid4()), "slot_id": SLOT, "customer_ids": [CUSTOMER[Process.C1],
+                                                                                CUSTOMER[Process.C2]]}
+
+    class PrefixedApp(QuietHandler):
+        def _answer(self, status: int, body: dict[str, object]) -> None:
+            paths.append(f"{self.command} {self.path}")
+            raw = json.dumps(body).encode()
+            self.send_response(status if self.path.startswith("/api/") else 404)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self._answer(200, {"status": "ok"})
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self._answer(201, fixture if self.path.endswith("/fixtures") else {"booking": {"status": "confirmed"}})
+
+    async def scenario(url: str) -> tuple[bool, int | None]:
+        client = AppClient(url)
+        made = await client.create_fixture("prefixed")
+        reply = await client.book(made.intent_of(Process.C1))
+        return await client.healthy(), reply.status
+
+    with http_server(PrefixedApp) as server:
+        healthy, status = asyncio.run(scenario(url_of(server, "/api/")))
+    assert healthy and status == 201
+    assert paths == ["POST /api/e2e/fixtures", "POST /api/bookings", "GET /api/health"]

@@ -90,11 +90,4 @@ def slow_200() -> Iterator[str]:
 def test_the_runs_own_health_check_waits_for_a_slow_200_too(slow_200: str) -> None:
     # Before a run and while settling, through the client-app proxy: an app whose database is far
     # away may take over a second to say 200, and that is healthy, not an infrastructure error.
-    async def healthy() -> bool:
-        app = AppClient(slow_200.removesuffix("/health"))
-        try:
-            return await app.healthy()
-        finally:
-            await app.aclose()
-
-    assert asyncio.run(healthy())
+    assert asyncio.run(AppClient(slow_200.removesuffix("/health")).healthy())
