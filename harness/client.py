@@ -87,6 +87,7 @@ class H11Client(asyncio.Protocol):
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
         self._status: int | None = None
         self._chunks: list[bytes] = []
+        self._early = False  # data came while no answer was expected
 
     @classmethod
     async def open(cls, host: str, port: int, use_tls: bool) -> "H11Client":
@@ -102,7 +103,8 @@ class H11Client(asyncio.Protocol):
             self._answer.set_exception(ConnectionResetError("the connection closed before the request was sent"))
             return self._answer
         self._transport.write(data)
-        self._pump()  # an answer may have come before the request was whole
+        if self._early:  # an answer began before the request was whole: h11 holds it
+            self._pump()
         return self._answer
 
     def write(self, data: bytes) -> None:
@@ -116,6 +118,8 @@ class H11Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.h11.receive_data(data)
+        if self._answer is None:
+            self._early = True
         self._pump()
 
     def eof_received(self) -> bool:
