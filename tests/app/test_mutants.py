@@ -245,6 +245,23 @@ def test_workers_starting_together_change_the_nets_one_at_a_time(mutant_db: str)
     assert asyncio.run(_nets_after_workers_start(mutant_db, "atomic", workers=8)) == set(SafetyNet)
 
 
+def test_a_first_contacts_check_opens_the_gate_only_when_the_nets_are_right(mutant_db: str) -> None:
+    """/health pings with the check on a worker's first contact: it must never open the gate of
+    a mutant whose nets are still up (it would serve looking correct)."""
+    async def opened(strategy: str) -> bool:
+        conn = await asyncpg.connect(mutant_db)
+        try:
+            await apply_safety_nets(conn, frozenset())  # every net up, as atomic needs
+            gate = NetsGate(strategy)
+            await gate.check(conn)
+            return gate.ready
+        finally:
+            await conn.close()
+
+    assert asyncio.run(opened("atomic"))
+    assert not asyncio.run(opened("racy")) and not asyncio.run(opened("no_idempotency"))
+
+
 def test_nets_that_cannot_be_restored_fail_every_request_of_the_worker(mutant_db: str) -> None:
     async def scenario() -> list[str]:
         pool = await asyncpg.create_pool(mutant_db, min_size=0, max_size=1)

@@ -54,10 +54,13 @@ BOOT_ID_ENV = "BOOKING_APP_BOOT_ID"
 async def health(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     boot_id = os.environ.get(BOOT_ID_ENV, "")
-    if await db.ping(request.app.state.health_pool, settings.health_timeout_s):
+    nets = request.app.state.nets
+    # A worker's first contact pings with the nets' own query: one round trip, not two.
+    if await db.ping(request.app.state.health_pool, settings.health_timeout_s, None if nets.ready else nets.check):
         with db.database_errors():
-            # On the health pool's connection, just pinged: a fresh start costs no second connect.
-            await request.app.state.nets.ensure(request.app.state.health_pool)
+            # A no-op once the check found the nets right; otherwise they are set now, on the
+            # health pool's connection, just used: a fresh start costs no second connect.
+            await nets.ensure(request.app.state.health_pool)
         return JSONResponse({"status": "ok", "strategy": settings.strategy, "boot_id": boot_id})
     return JSONResponse({"status": "unavailable", "error": "database_unavailable", "boot_id": boot_id},
                         status_code=503)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import asyncpg
@@ -48,11 +48,16 @@ async def create_pool(settings: Settings, max_size: int | None = None) -> asyncp
     )
 
 
-async def ping(pool: asyncpg.Pool, timeout_s: float) -> bool:
-    """A real round trip (SELECT 1) within timeout_s: the health probe."""
+async def ping(pool: asyncpg.Pool, timeout_s: float,
+               round_trip: Callable[[asyncpg.Connection], Awaitable[object]] | None = None) -> bool:
+    """A real round trip within timeout_s: the health probe. SELECT 1, or the caller's own
+    `round_trip` when it has a query to make anyway."""
     try:
         async with asyncio.timeout(timeout_s):
             async with pool.acquire() as conn:
+                if round_trip is not None:
+                    await round_trip(conn)
+                    return True
                 return await conn.fetchval("SELECT 1") == 1
     except TRANSIENT_ERRORS:
         return False

@@ -102,6 +102,20 @@ class NetsGate:
         self._failed: SafetyNetsUnset | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    async def check(self, conn: asyncpg.Connection) -> None:
+        """One query: whether the nets already are what the strategy needs, and if so the gate is
+        open. It is a database round trip, so /health pings with it on a worker's first contact:
+        a fresh start then costs one round trip, not two (0.15 s less per crash under 150 ms of
+        app-db latency)."""
+        from booking_app.strategies import strategy_class  # noqa: PLC0415 - strategies import this module
+
+        if await present(conn) == set(SafetyNet) - strategy_class(self.strategy).safety_nets_off:
+            self._ready = True
+
     async def ensure(self, pool: asyncpg.Pool) -> None:
         if self._ready:
             return
