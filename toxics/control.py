@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from harness.errors import InfrastructureError, ProxyUnreachableError, UsageError
-from harness.tls import tls_context
+from harness.tls import http_connection
 from toxics.catalog import DEFAULT_STREAM, InvalidToxicError, check_stream, check_toxicity, toxic_type
 
 DEFAULT_API_URL = "http://127.0.0.1:8474"
@@ -179,10 +179,7 @@ class ToxiproxyController:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.retry_for_s = retry_for_s
-        parts = urlsplit(self.url)
-        self._tls = parts.scheme == "https"
-        self._address = (parts.hostname or "127.0.0.1", parts.port or (443 if self._tls else 80))
-        self._prefix = parts.path
+        self._prefix = urlsplit(self.url).path
 
     # -- the one call path ------------------------------------------------------------------------
 
@@ -190,9 +187,7 @@ class ToxiproxyController:
         # No keep-alive: a kept connection the server has since closed fails mid-request, and such
         # a failure cannot be told apart from one where the request was applied. A fresh loopback
         # connection per call costs well under a millisecond.
-        host, port = self._address
-        conn = (http.client.HTTPSConnection(host, port, timeout=self.timeout_s, context=tls_context()) if self._tls
-                else http.client.HTTPConnection(host, port, timeout=self.timeout_s))
+        conn = http_connection(self.url, self.timeout_s)
         try:
             conn.connect()
         except OSError as exc:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from harness.errors import StackStartError
-from harness.tls import tls_context
+from harness.tls import http_connection
 
 # Every 20 ms. A crash under an app-db fault takes dozens of probes, so backing off looks
 # attractive; measured (4 runs each of SC-1 500 iterations, 45 crashes), growing the pause to 50 ms
@@ -35,15 +35,9 @@ PROBE_TIMEOUT_S = 5.0
 def http_get(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
     """One GET on a fresh connection: the status and the body. OSError or
     http.client.HTTPException when no answer came."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    if parts.scheme == "https":
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, parts.port, timeout=timeout_s, context=tls_context())
-    else:
-        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
+    conn = http_connection(url, timeout_s)
     try:
-        conn.request("GET", parts.path or "/", headers={"Connection": "close", "User-Agent": "simcity-probe"})
+        conn.request("GET", urlsplit(url).path or "/", headers={"Connection": "close", "User-Agent": "simcity-probe"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
