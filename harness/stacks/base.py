@@ -7,7 +7,7 @@ import difflib
 import http.client
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
@@ -78,6 +78,13 @@ class Stack(abc.ABC):
         """Crash the app for real and wait until /health is 200 (or, with `wait_healthy=False`,
         until it serves at all); return the seconds from the kill until then, and keep the
         answer's body in `restart_answer`."""
+
+    def _wait_restarted(self, ready: HttpReady, timeout_s: float, *, started: float,
+                        details: Callable[[], str] | None = None) -> float:
+        """Wait for a restarted app as `restart_app` promises; keep the answer that ended the wait."""
+        took = ready.wait(timeout_s, started=started, details=details)
+        self.restart_answer = ready.body
+        return took
 
     @property
     def endpoints(self) -> StackEndpoints:

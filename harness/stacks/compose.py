@@ -262,9 +262,8 @@ class ComposeStack(Stack):
         for hop, probability in list(self._loss.items()):
             self._apply_loss(hop, probability)
         ready = HttpReady(self._health_url_of(container), "app container", any_status=not wait_healthy)
-        took = ready.wait(RESTART_TIMEOUT_S, started=started, details=lambda: f"\n{self._logs('app')}\n{HINT}")
-        self.restart_answer = ready.body
-        return took
+        return self._wait_restarted(ready, RESTART_TIMEOUT_S, started=started,
+                                    details=lambda: f"\n{self._logs('app')}\n{HINT}")
 
     def app_health_url(self) -> str | None:
         """On the app container's own address on the Compose network, from the host (never

@@ -143,9 +143,7 @@ class ExternalStack(Stack):
             raise StackStartError(f"--restart-cmd exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
         # Its database cut off, the app cannot be healthy: then an answer of any kind says it serves.
         ready = HttpReady(self.app_health_url(), "target app", any_status=not wait_healthy)
-        took = ready.wait(self.health_timeout_s, started=started)
-        self.restart_answer = ready.body
-        return took
+        return self._wait_restarted(ready, self.health_timeout_s, started=started)
 
     def _close(self) -> None:
         self._exit.close()
