@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from harness.stacks.reaper import start_ticks
-from harness.stacks.watchdog import stop_group
+from harness.stacks.watchdog import live_members, stop_group
 from tests.leftovers import alive, private_tmpdir, processes_in
 
 LIBRARY_USER = textwrap.dedent("""
@@ -72,3 +72,23 @@ def test_a_group_is_stopped_only_while_it_is_the_one_registered() -> None:
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait()
+
+
+def test_a_groups_live_members_are_its_own_processes_and_not_its_zombies() -> None:
+    # A leader in its own session with two children: one sleeps, one exits at once and stays a
+    # zombie, since the leader never reaps it (exec'd into sleep, it knows nothing of children).
+    leader = subprocess.Popen(["sh", "-c", "sleep 30 & true & exec sleep 30"], start_new_session=True)
+    try:
+        assert wait_until(lambda: len(psutil.Process(leader.pid).children()) == 2, 5)
+        children = psutil.Process(leader.pid).children()
+        assert wait_until(lambda: any(c.status() == psutil.STATUS_ZOMBIE for c in children), 5)
+        sleeping = {c.pid for c in children if c.status() != psutil.STATUS_ZOMBIE}
+        assert {pid for pid, _ in live_members(leader.pid)} == {leader.pid, *sleeping}
+        assert all(pid != leader.pid for pid, _ in live_members(os.getpgid(0)))  # another group's are not
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait(timeout=5)
+        assert wait_until(lambda: next(live_members(leader.pid), None) is None, 5)
+    finally:
+        if leader.poll() is None:
+            os.killpg(leader.pid, signal.SIGKILL)
+            leader.wait()
