@@ -240,11 +240,14 @@ CRASH_CHECK_PARAM = "boot_id"
 
 class CrashCheck(str, Enum):
     """What the app's optional /health `boot_id` says of a crash: a new id proves the app started
-    again; the same id proves it did not (the crash does not count); no id leaves it unverified."""
+    again; the same id proves it did not (the crash does not count); no id leaves it unverified,
+    unless the stack watched the crash itself (`Stack.watches_crashes`: the old processes gone, a
+    new one started), which proves it without the id."""
 
     RESTARTED = "changed"
     NOT_RESTARTED = "unchanged"
     UNVERIFIED = "not given"
+    WATCHED = "watched"
 
 
 def crash_check(before: str | None, after: str | None) -> CrashCheck:

@@ -39,9 +39,10 @@ def empty() -> Coverage:
         "crash_points": dict.fromkeys(POINTS, 0),
         "crashes_after_confirmation": 0,
         # By the app's boot id (CONTRACT.md section 4): restarts that left it running (not counted
-        # as crashes), and crashes it gave no id to prove.
+        # as crashes), and crashes it gave no id to prove; crashes the stack saw happen itself.
         "crashes_not_restarted": 0,
         "crashes_unverified": 0,
+        "crashes_watched": 0,
         "faults": {a.value: 0 for a in sorted(FAULT_ACTIONS, key=lambda a: a.value)},
         "fault_hops": {h.value: 0 for h in Hop},
         "fault_points": dict.fromkeys(POINTS, 0),
@@ -87,6 +88,7 @@ def of_history(history: History) -> Coverage:
                 cov["crashes_not_restarted"] += 1
                 continue
             cov["crashes_unverified"] += check is CrashCheck.UNVERIFIED
+            cov["crashes_watched"] += check is CrashCheck.WATCHED
             cov["crashes"] += 1
             cov["crash_points"][landing.at(op.index)] += 1
             cov["crashes_after_confirmation"] += confirmed_seen

@@ -154,18 +154,24 @@ class Nemesis:
     def crash(self) -> tuple[float, CrashCheck]:
         """Kill the app for real and wait until it is healthy again; seconds kill-to-healthy, and
         whether the app's boot id says it really started again (CONTRACT.md section 4). While its
-        database is cut off, the app cannot be healthy: wait until it serves instead (the settle
-        phase waits for health once everything is healed)."""
-        if not self._boot_id_known:
+        database is cut off, the app cannot be healthy: wait until it serves, or listens on a stack
+        that watches its crashes, instead (the settle phase waits for health once everything is
+        healed)."""
+        # A stack that watches its crashes needs no boot id to prove one, so it never asks /health
+        # just for the id: that answer waits on the app's database, through the fault of the moment.
+        watched = self.stack.watches_crashes
+        if not self._boot_id_known and not watched:
             self.note_boot_id()
         before = self._boot_id
         took = self.stack.restart_app(wait_healthy=not self.database_cut_off())
         answer = self.stack.restart_answer
         # The answer that ended the wait names the new start; asked again only if it named none.
         self._boot_id = boot_id_in(answer) if answer is not None else None
-        if self._boot_id is None:
+        if self._boot_id is None and not watched:
             self.note_boot_id()
         check = crash_check(before, self._boot_id)
+        if watched and check is CrashCheck.UNVERIFIED:
+            check = CrashCheck.WATCHED
         if check is not CrashCheck.NOT_RESTARTED:
             self.crashes += 1
         self.restart_seconds.append(took)

@@ -14,13 +14,27 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.errors import StackStartError
 from harness.stacks._wait import HttpReady, PortReady, Readiness
 from harness.stacks.watchdog import WATCHDOG, live_members
+
+
+class Ready(Enum):
+    """How far a (re)started process must get before `start` / `restart` return."""
+
+    HEALTHY = "healthy"  # its health URL answers 200
+    # Any HTTP answer from its health URL: a crashed app restarted while its database is cut off
+    # answers 503, once its own database ping gave up.
+    SERVING = "serving"
+    # Its port accepts a connection: it is up, as far as can be seen without asking anything that
+    # waits on its database (Jepsen's start waits the same way, for the TCP port).
+    LISTENING = "listening"
 
 
 class ManagedProcess:
@@ -88,7 +102,7 @@ class ManagedProcess:
         if self._proc is not None:
             self._proc.wait(timeout=timeout_s)
 
-    def start(self, *, wait_healthy: bool = True) -> "ManagedProcess":
+    def start(self, *, ready: Ready = Ready.HEALTHY) -> "ManagedProcess":
         if self._log_dir is None:
             self._log_dir = Path(tempfile.mkdtemp(prefix=f"simcity-{self.name}-"))
             WATCHDOG.guard_dir(self._log_dir)
@@ -103,34 +117,35 @@ class ManagedProcess:
         WATCHDOG.guard_group(self._proc.pid)
         self._guarded.append(self._proc.pid)
         try:
-            self.wait_ready(serving_only=not wait_healthy)
+            self.wait_ready(ready=ready)
         except BaseException:
             self.stop()  # nothing left behind by a start that failed
             raise
         return self
 
-    def readiness(self, *, serving_only: bool = False) -> Readiness:
-        """What ready means for this process: its health URL answers 200 (any HTTP answer with
-        `serving_only`), or its port accepts a connection."""
-        if self.health_url is not None:
-            return HttpReady(self.health_url, self.name, any_status=serving_only)
-        return PortReady(int(self.port or 0), self.name)
+    def readiness(self, ready: Ready = Ready.HEALTHY) -> Readiness:
+        """What `ready` means for this process: probes of its health URL, or of its port (always,
+        for a process without a health URL)."""
+        if self.health_url is None:
+            return PortReady(int(self.port or 0), self.name)
+        if ready is Ready.LISTENING:
+            url = urlsplit(self.health_url)
+            return PortReady(int(url.port or 80), self.name, host=url.hostname or "127.0.0.1")
+        return HttpReady(self.health_url, self.name, any_status=ready is Ready.SERVING)
 
-    def wait_ready(self, timeout_s: float | None = None, *, serving_only: bool = False) -> float:
-        """Block until the probe succeeds; return the seconds it took. Raise StackStartError.
-
-        `serving_only`: any HTTP answer will do, not only 200 (a crashed app restarted while its
-        database is cut off serves 503 from /health, and that is the truth to observe)."""
+    def wait_ready(self, timeout_s: float | None = None, *, ready: Ready = Ready.HEALTHY) -> float:
+        """Block until the process is as far as `ready`; return the seconds it took. Raise
+        StackStartError (the process exited, or the deadline passed)."""
         def still_starting() -> None:
             code = self._returncode()
             if code is not None:
                 raise StackStartError(f"{self.name} exited with code {code} while starting; "
                                       f"log tail: {self.log_tail()}")
 
-        ready = self.readiness(serving_only=serving_only)
-        took = ready.wait(timeout_s or self.ready_timeout_s, still_starting=still_starting,
+        probe = self.readiness(ready)
+        took = probe.wait(timeout_s or self.ready_timeout_s, still_starting=still_starting,
                           details=lambda: f"; log tail: {self.log_tail()}")
-        self.ready_answer = ready.body if isinstance(ready, HttpReady) else None
+        self.ready_answer = probe.body if isinstance(probe, HttpReady) else None
         return took
 
     def log_tail(self, lines: int = 8) -> str:
@@ -157,11 +172,11 @@ class ManagedProcess:
         self._wait(10)
         group_gone(self._proc.pid, timeout_s=10)
 
-    def restart(self, *, wait_healthy: bool = True) -> float:
-        """Crash (SIGKILL) and respawn; return the seconds from the kill until ready again."""
+    def restart(self, *, ready: Ready = Ready.HEALTHY) -> float:
+        """Crash (SIGKILL) and respawn; return the seconds from the kill until `ready` again."""
         started = time.monotonic()
         self.kill()
-        self.start(wait_healthy=wait_healthy)
+        self.start(ready=ready)
         return time.monotonic() - started
 
     def stop(self, grace_s: float = 5.0) -> None:

@@ -24,7 +24,13 @@ def crash_note(cov: Mapping[str, Any]) -> str:
     elif unverified:
         notes.append(f"{unverified} unverified: no boot_id")
     elif cov["crashes"]:
-        notes.append("each verified by a new boot_id")
+        watched = cov.get("crashes_watched", 0)
+        if not watched:
+            notes.append("each verified by a new boot_id")
+        else:
+            by_id = cov["crashes"] - watched
+            notes.append((f"{by_id} verified by a new boot_id, " if by_id else "") +
+                         f"{watched} watched by SimCity itself: every process of the app gone, a new one listening")
     return f" ({'; '.join(notes)})" if notes else ""
 
 

@@ -75,9 +75,17 @@ class Stack(abc.ABC):
 
     @abc.abstractmethod
     def restart_app(self, *, wait_healthy: bool = True) -> float:
-        """Crash the app for real and wait until /health is 200 (or, with `wait_healthy=False`,
-        until it serves at all); return the seconds from the kill until then, and keep the
-        answer's body in `restart_answer`."""
+        """Crash the app for real and wait until /health is 200; with `wait_healthy=False` (its
+        database is cut off), until it serves at all, or, on a stack that `watches_crashes`, until
+        it listens again. Return the seconds from the kill until then, and keep the body of the
+        answer that ended the wait, if one did, in `restart_answer`."""
+
+    @property
+    def watches_crashes(self) -> bool:
+        """Whether this stack sees a crash happen itself: every process of the old app gone, a new
+        one started. Its crashes are then verified without the app's boot id (CONTRACT.md section
+        4 asks for one only of apps SimCity cannot watch die)."""
+        return False
 
     def _wait_restarted(self, ready: HttpReady, timeout_s: float, *, started: float,
                         details: Callable[[], str] | None = None) -> float:

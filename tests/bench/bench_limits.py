@@ -59,8 +59,9 @@ def restart_figure(name: str, took: list[float], anchor_s: float, target: str) -
 
 
 def stalled_restart_figure(stack: LocalStack) -> Figure:
-    """A crash while app-db is stalled (1.5 s latency): the app cannot be healthy, so SimCity waits
-    for it to serve; the floor is the app's own 1 s database ping, answered 503."""
+    """A crash while app-db is stalled (1.5 s latency): the app cannot be healthy, so the local
+    stack, which watches the crash itself, waits until the new app listens, not for the 503 its
+    /health gives only after the app's own 1 s database ping."""
     nemesis = Nemesis(stack, load_sources())
     try:
         nemesis.inject(Action.STALL, Hop.APP_DB)
@@ -68,8 +69,8 @@ def stalled_restart_figure(stack: LocalStack) -> Figure:
     finally:
         nemesis.heal_all()
         nemesis.close()
-    return Figure("crash to serving, app-db stalled, local", f"p50 {statistics.median(took):.2f} s "
-                  f"({len(took)} crashes)", "the app's health ping 1.0 s", target="-")
+    return Figure("crash to listening, app-db stalled, local", f"p50 {statistics.median(took):.3f} s "
+                  f"({len(took)} crashes)", target="-")
 
 
 def local_figures(anchor_s: float) -> list[Figure]:

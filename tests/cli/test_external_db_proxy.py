@@ -23,6 +23,7 @@ import pytest
 
 from booking_app.spawn import app_process
 from harness.errors import StackStartError
+from harness.process import Ready
 from harness.stacks._net import free_port
 from harness.stacks.external import ExternalStack
 from harness.stacks.local import LocalStack
@@ -78,7 +79,7 @@ def test_app_db_faults_reach_a_users_app_through_the_db_proxy(database: tuple[Lo
     # As a user would: the app first, pointed at the proxy's fixed address nothing listens on yet
     # (it serves 503 until SimCity's proxy is up), then SimCity.
     app = app_process(app_port, f"postgresql://postgres@{db_listen}/postgres", extra_env=database_password(stack))
-    app.start(wait_healthy=False)
+    app.start(ready=Ready.SERVING)
     try:
         report = tmp_path / "r"
         proc = sc1_through_db_proxy(

@@ -72,6 +72,11 @@ def test_coverage_and_the_summary_count_only_crashes_that_may_have_happened() ->
 @pytest.mark.parametrize(("checks", "note"), [
     ([CrashCheck.RESTARTED, CrashCheck.RESTARTED], "crashes: 2 (each verified by a new boot_id)"),
     ([CrashCheck.UNVERIFIED], "crashes: 1 (unverified: the app's /health gives no boot_id)"),
+    ([CrashCheck.RESTARTED, CrashCheck.WATCHED, CrashCheck.WATCHED],
+     "crashes: 3 (1 verified by a new boot_id, 2 watched by SimCity itself: every process of the app gone, "
+     "a new one listening)"),
+    ([CrashCheck.WATCHED], "crashes: 1 (1 watched by SimCity itself: every process of the app gone, a new one "
+                           "listening)"),
 ])
 def test_the_summary_says_how_the_crashes_were_verified(checks: list[CrashCheck], note: str) -> None:
     b = Builder()
