@@ -26,6 +26,7 @@ from harness.faults import plan_for_profile
 from harness.generator import Schedule, Step
 from harness.history import Action, History, Hop, Op, OpKind, step_of
 from harness.nemesis import Nemesis, load_sources
+from harness.report.text import render_text
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import wait_healthy
 from harness.stacks.local import DB_PROXY, APP_PROXY, LocalStack
@@ -302,6 +303,17 @@ def test_a_crash_while_app_db_is_cut_off_waits_until_the_app_listens_and_is_watc
     wait_healthy(health_url)
     after = stack.boot_id()
     assert before is not None and after is not None and after != before
+
+
+def test_a_run_that_crashes_the_app_under_a_stall_passes_and_says_the_crash_was_watched(stack: LocalStack) -> None:
+    # The correct app under the same stress as the test above, through a whole run: the steps after
+    # the crash meet an app whose database is still stalled, and the settle phase heals and waits.
+    result = run(stack, ("race()", "stall(app-db)", "restart_simcity()", "retry_book(A)", "retry_book(B)"))
+    assert result.verdict.valid is Validity.PASS, explain(result)
+    [crash] = [op for op in result.history.ops if op.action is Action.RESTART_SIMCITY and op.kind is OpKind.OK]
+    assert dict(crash.details.params)["boot_id"] == CrashCheck.WATCHED.value
+    summary = render_text(result.history, result.verdict)
+    assert "crashes: 1 (1 watched by SimCity itself: every process of the app gone, a new one listening)" in summary
 
 
 def test_a_fault_step_that_injects_nothing_is_recorded_as_skipped(stack: LocalStack,
