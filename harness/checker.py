@@ -217,6 +217,12 @@ class Checker:
             snapshot = op.snapshots[k] if several else (op.snapshots[0] if op.snapshots else None)
             self._runs[k].step(op, snapshot)
 
+    def violated(self) -> bool:
+        """Whether an invariant fired on the ops observed so far: what `verdict(terminal=False)`
+        says (not `passed`) without building it, for a runner that asks after every step (with
+        8 slots, building the verdict was a quarter of the checker's time)."""
+        return any(run.violations for run in self._runs)
+
     def verdict(self, *, terminal: bool = True) -> Verdict:
         """The verdict on the ops observed so far; `terminal=True` also judges the final state."""
         if len(self._runs) == 1:

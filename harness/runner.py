@@ -181,7 +181,7 @@ class Run:
                 if self.progress:
                     self.progress(number, total, str(step))
                 if self.config.stop_at_first_violation:
-                    if not checker.verdict(terminal=False).passed:
+                    if checker.violated():
                         # One more look at the truth once the requests in flight have landed: the
                         # damage behind what broke (two clients told "confirmed" is the symptom;
                         # the forensic snapshot shows the rows).

@@ -1,8 +1,8 @@
 """Checker and harness cost figures (issue 15): the checker's throughput on a synthetic legal
 100,000-op history, on 1 and 8 slots (CPU time, median of runs): `check()` in one pass, and the
-incremental `Checker` fed op by op and asked for the verdict after every read, as a run does; the
-harness's own CPU per action of real SC-1 runs on the local stack at 50 and 500 iterations
-(waits excluded); its peak Python memory at 500 iterations x 8 slots. Targets: >= 100,000 ops/s,
+incremental `Checker` fed op by op and asked whether an invariant fired after every read, as a run
+does; the harness's own CPU per action of real SC-1 runs on the local stack at 50 and 500
+iterations (waits excluded); its peak Python memory at 500 iterations x 8 slots. Targets: >= 100,000 ops/s,
 <= 1 ms CPU per action, flat in the run's length."""
 
 from __future__ import annotations
@@ -101,13 +101,13 @@ def median_cpu_seconds(work: Callable[[], object], repeats: int = REPEATS) -> fl
 
 
 def judged_as_a_run_does(history: History) -> None:
-    """Feed `history` op by op and ask the verdict after every read's answer, as the runner
-    asks after every step (to stop at the first violation), and at the end."""
+    """Feed `history` op by op and ask whether an invariant fired after every read's answer, as
+    the runner asks after every step (to stop at the first violation), and the verdict at the end."""
     checker = Checker(history.fixtures)
     for op in history.ops:
         checker.observe(op)
         if op.snapshots:
-            checker.verdict(terminal=False)
+            checker.violated()
     checker.verdict(terminal=True)
 
 
@@ -119,7 +119,7 @@ def checker_throughput() -> None:
         batch = median_cpu_seconds(lambda: check(history))
         incremental = median_cpu_seconds(lambda: judged_as_a_run_does(history))
         print(f"checker, synthetic {len(history):,}-op history, {slots} slot(s): check() "
-              f"{len(history) / batch:,.0f} ops/s; fed op by op, verdict after every read "
+              f"{len(history) / batch:,.0f} ops/s; fed op by op, asked after every read "
               f"{len(history) / incremental:,.0f} ops/s", flush=True)
 
 

@@ -219,6 +219,8 @@ def test_the_checker_fed_op_by_op_agrees_with_check_at_every_prefix(history: His
         # Both asked at every step, as the runner does: asking must change nothing.
         for terminal in (False, True):
             assert checker.verdict(terminal=terminal) == check(prefix, terminal=terminal), (n, terminal)
+        # What the runner asks after each step, without building the verdict.
+        assert checker.violated() is check(prefix, terminal=False).failed, n
         if n < len(history):
             checker.observe(history.ops[n])
 
