@@ -16,7 +16,7 @@ from typing import Self
 
 from harness.errors import StackStartError, UsageError
 from harness.history import Hop
-from harness.stacks._wait import HttpReady, http_get
+from harness.stacks._wait import HttpReady, Readiness, http_get
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
 HOPS = tuple(hop.value for hop in Hop)
@@ -87,11 +87,11 @@ class Stack(abc.ABC):
         4 asks for one only of apps SimCity cannot watch die)."""
         return False
 
-    def _wait_restarted(self, ready: HttpReady, timeout_s: float, *, started: float,
+    def _wait_restarted(self, ready: Readiness, timeout_s: float, *, started: float,
                         details: Callable[[], str] | None = None) -> float:
         """Wait for a restarted app as `restart_app` promises; keep the answer that ended the wait."""
         took = ready.wait(timeout_s, started=started, details=details)
-        self.restart_answer = ready.body
+        self.restart_answer = ready.body if isinstance(ready, HttpReady) else None
         return took
 
     @property

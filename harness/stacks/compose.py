@@ -38,7 +38,7 @@ import docker.errors
 
 from harness.auth import mint_key, new_jwt_secret
 from harness.errors import InfrastructureError, StackStartError
-from harness.stacks._wait import HttpReady
+from harness.stacks._wait import HttpReady, PortReady, Readiness
 from harness.stacks.watchdog import WATCHDOG
 from harness.stacks.base import Stack, StackEndpoints, check_app_env, wait_healthy
 
@@ -247,10 +247,17 @@ class ComposeStack(Stack):
                 WATCHDOG.release_dir(self._dir)
                 self._dir = None
 
+    @property
+    def watches_crashes(self) -> bool:
+        # `docker kill` and then a wait until the container is not running: its first process is
+        # gone and the kernel took every other one with its PID namespace; then a start.
+        return True
+
     def restart_app(self, *, wait_healthy: bool = True) -> float:
         """SIGKILL the app container, start it again, wait for /health 200 on its own address on the
         Compose network (from the host, so the probe never crosses the client-app fault), or with
-        `wait_healthy=False` for any HTTP answer. Returns kill-to-ready seconds."""
+        `wait_healthy=False` (its database cut off) until it listens there. Returns kill-to-ready
+        seconds."""
         container = self._app_container()
         started = time.monotonic()
         with self._docker_errors("restart the app container"):
@@ -261,7 +268,8 @@ class ComposeStack(Stack):
         # A restarted container has a fresh network namespace: the loss on its hops comes back.
         for hop, probability in list(self._loss.items()):
             self._apply_loss(hop, probability)
-        ready = HttpReady(self._health_url_of(container), "app container", any_status=not wait_healthy)
+        ready: Readiness = (HttpReady(self._health_url_of(container), "app container") if wait_healthy
+                            else PortReady(self._app_port, "app container", host=self._ip(container)))
         return self._wait_restarted(ready, RESTART_TIMEOUT_S, started=started,
                                     details=lambda: f"\n{self._logs('app')}\n{HINT}")
 

@@ -21,9 +21,11 @@ import httpx
 import pytest
 
 from harness.client import AppClient, TruthReader
+from harness.contract import CrashCheck
 from harness.history import Action, Hop, Process
 from harness.nemesis import Nemesis, load_sources
 from harness.runner import RunConfig, run_sc1
+from harness.stacks.base import wait_healthy
 from harness.stacks.select import compose_available
 
 ENGINE = compose_available()
@@ -141,6 +143,29 @@ def test_packet_loss_is_real_lifted_on_heal_and_kept_across_a_crash(atomic_stack
     finally:
         nemesis.heal_all()
         nemesis.close()
+
+
+@needs_engine
+@pytest.mark.timeout(300)
+def test_a_crash_while_app_db_is_cut_off_waits_until_the_container_listens_and_is_watched(
+        atomic_stack: ComposeStack) -> None:
+    # Docker said the killed container stopped and started it again: the crash is proven without
+    # the boot id that its /health could give only after the app's own 1 s database ping.
+    before = atomic_stack.boot_id()
+    nemesis = Nemesis(atomic_stack, load_sources())
+    try:
+        nemesis.note_boot_id()
+        nemesis.inject(Action.STALL, Hop.APP_DB)
+        _, check = nemesis.crash()
+        assert check is CrashCheck.WATCHED and atomic_stack.restart_answer is None
+    finally:
+        nemesis.heal_all()
+        nemesis.close()
+    health_url = atomic_stack.app_health_url()
+    assert health_url is not None
+    wait_healthy(health_url)
+    after = atomic_stack.boot_id()
+    assert before is not None and after is not None and after != before
 
 
 def _rules_in(netns: str) -> str:
