@@ -28,8 +28,8 @@ from harness.history import Action, History, Hop, Op, OpKind, step_of
 from harness.nemesis import Nemesis, load_sources
 from harness.report.text import render_text
 from harness.runner import RunConfig, RunResult, run_sc1
-from harness.stacks.base import wait_healthy
 from harness.stacks.local import DB_PROXY, APP_PROXY, LocalStack
+from tests.e2e.catching import assert_crashes_under_a_stall_are_watched
 from toxics import ToxiproxyController, load_profile
 from toxics.profiles import list_profiles
 
@@ -280,29 +280,8 @@ def test_a_stall_under_storm_lifts_all_it_injected(stack: LocalStack, proxies: T
 
 
 def test_a_crash_while_app_db_is_cut_off_waits_until_the_app_listens_and_is_watched(stack: LocalStack) -> None:
-    """Under a stall the new app's /health can answer only once its own database ping gave up (1 s
-    for the reference app). The local stack saw every process of the old app die and a new one
-    start, so it waits until the new app listens, asks /health for no boot id, and the crash is
-    proven all the same; the app that comes back is a new start."""
-    before = stack.boot_id()
-    nemesis = Nemesis(stack, load_sources())
-    try:
-        nemesis.note_boot_id()
-        nemesis.inject(Action.STALL, Hop.APP_DB)
-        assert nemesis.database_cut_off()
-        _, check = nemesis.crash()
-        assert check is CrashCheck.WATCHED
-        assert stack.restart_answer is None  # no answer of /health was waited for
-        _, check = nemesis.crash()  # the boot id is unknown now: still nothing asked of /health
-        assert check is CrashCheck.WATCHED and stack.restart_answer is None
-    finally:
-        nemesis.heal_all()
-        nemesis.close()
-    health_url = stack.app_health_url()
-    assert health_url is not None
-    wait_healthy(health_url)
-    after = stack.boot_id()
-    assert before is not None and after is not None and after != before
+    # The local stack saw every process of the old app die and a new one start.
+    assert_crashes_under_a_stall_are_watched(stack)
 
 
 def test_a_run_that_crashes_the_app_under_a_stall_passes_and_says_the_crash_was_watched(stack: LocalStack) -> None:
