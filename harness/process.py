@@ -145,7 +145,7 @@ class ManagedProcess:
         probe = self.readiness(ready)
         took = probe.wait(timeout_s or self.ready_timeout_s, still_starting=still_starting,
                           details=lambda: f"; log tail: {self.log_tail()}")
-        self.ready_answer = probe.body if isinstance(probe, HttpReady) else None
+        self.ready_answer = probe.body
         return took
 
     def log_tail(self, lines: int = 8) -> str:

@@ -50,6 +50,7 @@ class Readiness(abc.ABC):
     def __init__(self, what: str) -> None:
         self.what = what
         self.last = "no answer yet"  # the last probe's outcome, for the timeout message
+        self.body: bytes | None = None  # of the last answer, for a probe that gets one
 
     @abc.abstractmethod
     def probe(self, timeout_s: float) -> bool:
@@ -87,7 +88,6 @@ class HttpReady(Readiness):
         super().__init__(what)
         self.url = url
         self.any_status = any_status
-        self.body: bytes | None = None  # of the last answer
 
     def probe(self, timeout_s: float) -> bool:
         try:

@@ -91,7 +91,7 @@ class Stack(abc.ABC):
                         details: Callable[[], str] | None = None) -> float:
         """Wait for a restarted app as `restart_app` promises; keep the answer that ended the wait."""
         took = ready.wait(timeout_s, started=started, details=details)
-        self.restart_answer = ready.body if isinstance(ready, HttpReady) else None
+        self.restart_answer = ready.body
         return took
 
     @property
