@@ -35,7 +35,6 @@ from toxics.catalog import DEFAULT_STREAM, InvalidToxicError, check_stream, chec
 DEFAULT_API_URL = "http://127.0.0.1:8474"
 
 
-
 class _NotConnected(Exception):
     """No connection to the API could be opened: the request never reached the server, so it is
     safe to retry. Only this is retried: a POST that may have been applied must not be sent
