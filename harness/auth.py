@@ -32,7 +32,11 @@ def service_key_from_env(env: Mapping[str, str] | None = None) -> str:
     """The service-role key from SIMCITY_SERVICE_KEY, else minted from SIMCITY_JWT_SECRET."""
     env = os.environ if env is None else env
     if env.get(SERVICE_KEY_ENV):
-        return env[SERVICE_KEY_ENV]
+        key = env[SERVICE_KEY_ENV]
+        if any(c.isspace() or not c.isprintable() for c in key):
+            # It goes into a header as it is: say so now, not as an unreachable REST later.
+            raise UsageError(f"{SERVICE_KEY_ENV} holds a space, line break or control character: a key is one token")
+        return key
     if env.get(JWT_SECRET_ENV):
         return mint_key(env[JWT_SECRET_ENV], "service_role")
     raise UsageError(f"no service-role key: set {SERVICE_KEY_ENV} (or {JWT_SECRET_ENV} to mint one)")

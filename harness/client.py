@@ -3,10 +3,10 @@
 `AppClient` creates fixtures and sends booking intents through the client-app hop; every call's
 outcome is recorded, and a lost answer is UNKNOWN, never a failure. `TruthReader` reads the
 database truth through REST in ONE request per snapshot, with the service-role key, on one
-kept-alive connection (h11) for the whole run.
+kept-alive connection for the whole run.
 
-Booking requests travel on `PreparedBooking`s: h11 (httpx's own HTTP/1.1 engine) on a connection
-opened BEFORE the request is released. httpx cannot do the two things concurrent demand needs: open
+Booking requests travel on `PreparedBooking`s: each on a connection of its own (`ClientConnection`,
+answers read by harness.http1), opened BEFORE the request is released. httpx cannot do the two things concurrent demand needs: open
 several connections ahead of a barrier so that their requests leave in the same instant (their
 send skew is then microseconds, not a TCP handshake), and hold a request half-sent so that a
 later retry of the same intent overtakes it on the wire.
@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-import h11
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError, RestUnreachableError, UsageError
+from harness.http1 import AnswerReader, MalformedAnswerError, encode_request, host_header
 from harness.stacks._wait import PROBE_TIMEOUT_S
 from harness.tls import tls_context
 from harness.contract import JSON, SlotSnapshot, parse_snapshots, snapshot_params
@@ -49,74 +49,66 @@ def origin(url: str) -> tuple[tuple[str, int, bool], str]:
     """Where a URL's requests go, (host, port, TLS), and the Host header they carry."""
     parts = urlsplit(url)
     use_tls = parts.scheme == "https"
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if use_tls else 80)
-    return (host, port, use_tls), host if parts.port in (None, 80, 443) else f"{host}:{port}"
+    return (parts.hostname or "127.0.0.1", parts.port or (443 if use_tls else 80), use_tls), host_header(url)
 
 
 # What a request that got no whole answer raises (a refused or reset connection, a timeout, a
 # malformed answer): retried where a retry is safe, otherwise the outcome is unknown.
-TRANSPORT_ERRORS = (OSError, h11.ProtocolError, asyncio.TimeoutError)
+TRANSPORT_ERRORS = (OSError, MalformedAnswerError, asyncio.TimeoutError)
 
 
 @functools.lru_cache(maxsize=64)
-def _post_head(host: str, target: str, length: int) -> h11.Request:
-    """The head of a POST of JSON: h11 validates an event's headers as it is made, so each is made
-    once (every booking's body of UUIDs has the same length)."""
-    return h11.Request(method="POST", target=target, headers=[
-        ("Host", host), ("Content-Type", "application/json"), ("Content-Length", str(length)),
-        ("Connection", "close"), ("User-Agent", "simcity-sc1"),
-    ])
+def _post(host: str, target: str, body: bytes) -> bytes:
+    """A POST of JSON, encoded once per distinct request."""
+    return encode_request("POST", target, [
+        ("Host", host), ("Content-Type", "application/json"), ("Connection", "close"), ("User-Agent", "simcity-sc1"),
+    ], body)
 
 
-async def exchange(address: tuple[str, int, bool], request: h11.Request, body: bytes = b"") -> tuple[int, bytes]:
-    """One request on a connection of its own: (status, body); OSError or h11.ProtocolError when
-    no whole answer came. The caller bounds it in time."""
-    client = await H11Client.open(*address)
+async def exchange(address: tuple[str, int, bool], request: bytes) -> tuple[int, bytes]:
+    """One request on a connection of its own: (status, body); OSError or MalformedAnswerError
+    when no whole answer came. The caller bounds it in time."""
+    client = await ClientConnection.open(*address)
     try:
-        return await client.expect(client.encode(request, body))
+        return await client.expect(request)
     finally:
         client.close()
 
 
-class H11Client(asyncio.Protocol):
-    """One HTTP/1.1 client connection: h11 (httpx's own engine) driven as an asyncio protocol.
+class ClientConnection(asyncio.Protocol):
+    """One HTTP/1.1 client connection as an asyncio protocol, its answers read by
+    harness.http1.AnswerReader (httptools).
 
-    A protocol, not asyncio's streams: a booking's exchange costs 0.55 ms of CPU this way and
-    0.75 ms through a StreamReader/StreamWriter pair (measured on the local stack), and a run
-    makes one or two per action. `expect()` writes a request, or its first part, and returns the
-    future of its answer: (status, body), or OSError / h11.ProtocolError when none comes whole.
+    A protocol, not asyncio's streams: a booking's exchange cost 0.55 ms of CPU this way and
+    0.75 ms through a StreamReader/StreamWriter pair (measured on the local stack, with h11 as
+    the parser then), and a run makes one or two per action. `expect()` writes a request, or its
+    first part, and returns the future of its answer: (status, body), or OSError /
+    MalformedAnswerError when none comes whole.
     """
 
     def __init__(self) -> None:
-        self.h11 = h11.Connection(h11.CLIENT)
         self._transport: asyncio.Transport | None = None
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
-        self._status: int | None = None
-        self._chunks: list[bytes] = []
-        self._early = False  # data came while no answer was expected
+        self._reader: AnswerReader | None = None
+        self._early: list[bytes] = []  # data that came while no answer was expected
 
     @classmethod
-    async def open(cls, host: str, port: int, use_tls: bool) -> "H11Client":
+    async def open(cls, host: str, port: int, use_tls: bool) -> "ClientConnection":
         loop = asyncio.get_running_loop()
         _, client = await loop.create_connection(cls, host, port, ssl=tls_context() if use_tls else None)
         return client
 
-    def encode(self, request: h11.Request, body: bytes = b"") -> bytes:
-        """A whole request's bytes, as this connection's h11 sends them."""
-        conn = self.h11
-        return conn.send(request) + (conn.send(h11.Data(data=body)) if body else b"") + conn.send(h11.EndOfMessage())
-
     def expect(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
         """Write `data` (without an await: a burst's requests leave in the same loop tick)."""
         self._answer = asyncio.get_running_loop().create_future()
-        self._status, self._chunks = None, []
+        self._reader = AnswerReader()
         if self._transport is None:  # lost since it was opened (the peer closed it, or a reset)
             self._answer.set_exception(ConnectionResetError("the connection closed before the request was sent"))
             return self._answer
         self._transport.write(data)
-        if self._early:  # an answer began before the request was whole: h11 holds it
-            self._pump()
+        if self._early:  # an answer began before the request was sent
+            early, self._early = b"".join(self._early), []
+            self.data_received(early)
         return self._answer
 
     def write(self, data: bytes) -> None:
@@ -129,47 +121,43 @@ class H11Client(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.h11.receive_data(data)
-        if self._answer is None:
-            self._early = True
-        self._pump()
+        if self._reader is None:
+            self._early.append(data)
+            return
+        try:
+            self._reader.feed(data)
+        except MalformedAnswerError as exc:
+            self._fail(exc)
+        else:
+            self._deliver()
 
     def eof_received(self) -> bool:
-        self.h11.receive_data(b"")
-        self._pump()
+        if self._reader is not None:
+            try:
+                self._reader.closed_by_server()
+            except MalformedAnswerError as exc:
+                self._fail(exc)
+            else:
+                self._deliver()
         return False  # the transport closes itself
+
+    def _deliver(self) -> None:
+        assert self._reader is not None and self._answer is not None
+        if self._reader.complete and not self._answer.done():
+            answer = self._reader.answer()
+            self._answer.set_result((answer.status, answer.body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._fail(exc if isinstance(exc, OSError) else ConnectionResetError("the connection closed before an answer"))
-
-    def _pump(self) -> None:
-        try:
-            while self._answer is not None and not self._answer.done():
-                event = self.h11.next_event()
-                if event is h11.NEED_DATA:
-                    return
-                if isinstance(event, h11.Response):
-                    self._status = event.status_code
-                elif isinstance(event, h11.Data):
-                    self._chunks.append(bytes(event.data))
-                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                    if self._status is None:
-                        raise ConnectionResetError("the connection closed before an answer")
-                    self._answer.set_result((self._status, b"".join(self._chunks)))
-        except (h11.ProtocolError, ConnectionResetError) as exc:
-            self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(exc)
 
     def reusable(self) -> bool:
-        """Whether the exchange ended cleanly with the connection kept alive; readies the next."""
-        if self._transport is None or self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
-            return False
-        self.h11.start_next_cycle()
-        return True
+        """Whether the exchange ended whole with the connection kept alive."""
+        return self._transport is not None and self._reader is not None and self._reader.keeps_alive()
 
     def close(self) -> None:
         # An answer nobody waits for any more is cancelled, not failed: a failed future that is
@@ -196,9 +184,8 @@ class PreparedBooking:
         self._timeout_s = timeout_s
         self._body = json.dumps({"intent_id": intent.intent_id, "slot_id": intent.slot_id,
                                  "customer_id": intent.customer_id}).encode()
-        self._head = _post_head(host_header, target, len(self._body))
-        self._client: H11Client | None = None
-        self._request = b""
+        self._request = _post(host_header, target, self._body)
+        self._client: ClientConnection | None = None
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
         self._error: str | None = None
         self._tail: asyncio.Task[None] | None = None
@@ -208,11 +195,9 @@ class PreparedBooking:
         try:
             # asyncio.timeout, not wait_for: wait_for wraps its coroutine in a task of its own.
             async with asyncio.timeout(self._timeout_s):
-                self._client = await H11Client.open(*self._address)
+                self._client = await ClientConnection.open(*self._address)
         except OSError as exc:  # TimeoutError included
             self._error = f"ConnectError: {type(exc).__name__}"
-            return
-        self._request = self._client.encode(self._head, self._body)  # now, before the barrier: `release` only writes
 
     def release(self, *, hold_s: float = 0.0) -> float:
         """Write the request now (no await: a burst's requests leave in the same loop tick)."""
@@ -244,7 +229,7 @@ class PreparedBooking:
                 status, raw = await self._answer
         except TimeoutError:
             return BookingReply(None, None, _ms_since(started), error="ReadTimeout")
-        except (OSError, h11.ProtocolError) as exc:
+        except (OSError, MalformedAnswerError) as exc:
             return BookingReply(None, None, _ms_since(started), error=type(exc).__name__)
         finally:
             self.close()
@@ -277,7 +262,7 @@ class AppClient:
         self._address, self._host_header = origin(app_url)
         self._prefix = urlsplit(app_url).path.rstrip("/")
         self._timeout_s = timeout_s
-        self._health = h11.Request(method="GET", target=f"{self._prefix}/health", headers=[
+        self._health = encode_request("GET", f"{self._prefix}/health", [
             ("Host", self._host_header), ("Connection", "close"), ("User-Agent", "simcity-sc1")])
 
     async def prepare(self, intents: list[Intent]) -> list[PreparedBooking]:
@@ -289,7 +274,7 @@ class AppClient:
 
     async def create_fixture(self, seed: str) -> Fixture:
         body = json.dumps({"scenario": "sc1", "seed": seed}).encode()
-        head = _post_head(self._host_header, f"{self._prefix}/e2e/fixtures", len(body))
+        request = _post(self._host_header, f"{self._prefix}/e2e/fixtures", body)
         try:
             # Setup, not the attack: a transport hiccup is retried (bounded), never recorded.
             async for attempt in AsyncRetrying(
@@ -298,7 +283,7 @@ class AppClient:
             ):
                 with attempt:
                     async with asyncio.timeout(self._timeout_s):
-                        status, raw = await exchange(self._address, head, body)
+                        status, raw = await exchange(self._address, request)
         except TRANSPORT_ERRORS as exc:
             raise InfrastructureError(f"app unreachable while seeding fixtures: {exc!r}") from exc
         if status == 404:
@@ -335,27 +320,27 @@ class AppClient:
 
 
 class KeptAliveConnection:
-    """GETs one after another on one kept-alive HTTP/1.1 connection (H11Client), opened on first
+    """GETs one after another on one kept-alive HTTP/1.1 connection (ClientConnection), opened on first
     use and again after a failure or a server's close. A quarter of an httpx request's CPU for a
     snapshot (0.20 vs 0.84 ms, measured on the local stack): a run reads after every action."""
 
     def __init__(self, url: str, headers: Sequence[tuple[str, str]]) -> None:
         self._address, host = origin(url)
         self._headers = [("Host", host), *headers, ("User-Agent", "simcity-sc1")]
-        self._client: H11Client | None = None
-        self._requests: dict[str, h11.Request] = {}
+        self._client: ClientConnection | None = None
+        self._requests: dict[str, bytes] = {}
 
     async def get(self, target: str) -> tuple[int, bytes]:
-        """One GET; OSError or h11.ProtocolError when it got no whole answer (the connection is
+        """One GET; OSError or MalformedAnswerError when it got no whole answer (the connection is
         then dropped: the next GET opens a fresh one)."""
         try:
             if self._client is None:
-                self._client = await H11Client.open(*self._address)
+                self._client = await ClientConnection.open(*self._address)
             client = self._client
             request = self._requests.get(target)
-            if request is None:  # h11 validates an event's headers as it is made: once per target
-                request = self._requests[target] = h11.Request(method="GET", target=target, headers=self._headers)
-            answer = await client.expect(client.encode(request))
+            if request is None:  # a run reads the same target after every step: encoded once
+                request = self._requests[target] = encode_request("GET", target, self._headers)
+            answer = await client.expect(request)
         except BaseException:  # a timeout's cancellation too: a half-read answer poisons the connection
             await self.aclose()
             raise

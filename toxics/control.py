@@ -6,18 +6,18 @@ two controllers, or a test and a stack, would silently steer each other), its `P
 `Toxiproxy` objects look that global up on every call, it sends `requests` calls without any
 timeout (a wedged API hangs the run forever), it cannot update a toxic, and its `create` lists
 every proxy first (an extra call and a race). None of this can be fixed from outside without
-patching its module globals, so every call goes through the small stdlib `http.client` path below
-instead: a per-instance base URL, a timeout on every request, bounded retries on connection errors
-only, and the server's error message kept. (Not httpx: a call costs 0.3 ms of CPU this way and
-1.1 ms through httpx, and a run of SC-1 makes about one per action.) The operation names follow
+patching its module globals, so every call goes through the small path below instead (one request
+per connection, harness.http1): a per-instance base URL, a timeout on every request, bounded
+retries on connection errors only, and the server's error message kept. (Not httpx: a call costs
+1.1 ms of CPU through httpx, and a run of SC-1 makes one to three per action.) The operation names follow
 the library's (`create`, `populate` -> `ensure`, `add_toxic`, `destroy_toxic` -> `remove_toxic`,
 `disable`/`enable`, `reset` -> `heal`).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,8 +28,8 @@ from urllib.parse import quote, urlsplit
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from harness import http1
 from harness.errors import InfrastructureError, ProxyUnreachableError, UsageError
-from harness.tls import http_connection
 from toxics.catalog import DEFAULT_STREAM, InvalidToxicError, check_stream, check_toxicity, toxic_type
 
 DEFAULT_API_URL = "http://127.0.0.1:8474"
@@ -182,17 +182,14 @@ class ToxiproxyController:
 
     # -- the one call path ------------------------------------------------------------------------
 
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self) -> socket.socket:
         # No keep-alive: a kept connection the server has since closed fails mid-request, and such
         # a failure cannot be told apart from one where the request was applied. A fresh loopback
         # connection per call costs well under a millisecond.
-        conn = http_connection(self.url, self.timeout_s)
         try:
-            conn.connect()
+            return http1.connect(self.url, self.timeout_s)
         except OSError as exc:
-            conn.close()
             raise _NotConnected(str(exc) or type(exc).__name__) from exc
-        return conn
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; return the decoded JSON answer (None when empty)."""
@@ -213,25 +210,23 @@ class ToxiproxyController:
                 f"{time.monotonic() - started:.1f} s ({exc})"
             ) from exc
         payload = None if body is None else json.dumps(body).encode()
-        headers = {"Connection": "close", "User-Agent": "simcity-toxics"}
+        headers = [("User-Agent", "simcity-toxics")]
         if payload is not None:
-            headers["Content-Type"] = "application/json"
+            headers.append(("Content-Type", "application/json"))
         try:
-            conn.request(method, self._prefix + path, body=payload, headers=headers)
-            response = conn.getresponse()
-            status, reason, raw = response.status, response.reason, response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            answer = http1.exchange(conn, self.url, method, self._prefix + path, headers=headers, body=payload)
+        except (OSError, http1.MalformedAnswerError) as exc:
             raise ProxyUnreachableError(
                 f"Toxiproxy API at {self.url} did not answer {method} {path} ({type(exc).__name__}: {exc})"
             ) from exc
         finally:
             conn.close()
-        if status >= 400:
-            message = _error_message(raw, reason)
-            if status == 400:
+        if answer.status >= 400:
+            message = _error_message(answer.body, answer.reason)
+            if answer.status == 400:
                 raise FaultConfigError(f"Toxiproxy rejected {method} {path}: {message}")
-            raise ToxiproxyAPIError(method, path, status, message)
-        return json.loads(raw) if raw else None
+            raise ToxiproxyAPIError(method, path, answer.status, message)
+        return json.loads(answer.body) if answer.body else None
 
     # -- proxies ----------------------------------------------------------------------------------
 

@@ -3,21 +3,19 @@ with a deadline, as testcontainers' wait strategies are: `HttpReady` (GET answer
 answer at all) and `PortReady` (a TCP connect succeeds), each waited on with `wait()`, whose
 timeout message names what was waited for, the last answer seen and the caller's details.
 
-A probe is a plain `http.client` GET on a fresh connection: half the CPU of an httpx request
-(0.28 vs 0.51 ms, measured on the reference app's /health), and a crash is mostly probes.
+A probe is one GET on a fresh connection (harness.http1): a fraction of the CPU of an httpx
+request, and a crash is mostly probes.
 """
 
 from __future__ import annotations
 
 import abc
-import http.client
 import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
+from harness import http1
 from harness.errors import StackStartError
-from harness.tls import http_connection
 
 # Every 20 ms. A crash under an app-db fault takes dozens of probes, so backing off looks
 # attractive; measured (4 runs each of SC-1 500 iterations, 45 crashes), growing the pause to 50 ms
@@ -32,16 +30,10 @@ PROBE_PAUSE_S = 0.02
 PROBE_TIMEOUT_S = 5.0
 
 
-def http_get(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
-    """One GET on a fresh connection: the status and the body. OSError or
-    http.client.HTTPException when no answer came."""
-    conn = http_connection(url, timeout_s)
-    try:
-        conn.request("GET", urlsplit(url).path or "/", headers={"Connection": "close", "User-Agent": "simcity-probe"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+def probe_get(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> http1.Answer:
+    """One probe's GET on a fresh connection. OSError or http1.MalformedAnswerError when no
+    whole answer came."""
+    return http1.get(url, timeout_s, headers=[("User-Agent", "simcity-probe")])
 
 
 class Readiness(abc.ABC):
@@ -91,12 +83,13 @@ class HttpReady(Readiness):
 
     def probe(self, timeout_s: float) -> bool:
         try:
-            status, self.body = http_get(self.url, timeout_s)
-        except (OSError, http.client.HTTPException) as exc:
+            answer = probe_get(self.url, timeout_s)
+        except (OSError, http1.MalformedAnswerError) as exc:
             self.last = type(exc).__name__
             return False
-        self.last = f"HTTP {status}"
-        return self.any_status or status == 200
+        self.body = answer.body
+        self.last = f"HTTP {answer.status}"
+        return self.any_status or answer.status == 200
 
     def goal(self) -> str:
         return f"{'serving' if self.any_status else 'healthy'} at {self.url}"

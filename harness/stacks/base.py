@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import difflib
-import http.client
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -16,7 +15,8 @@ from typing import Self
 
 from harness.errors import StackStartError, UsageError
 from harness.history import Hop
-from harness.stacks._wait import HttpReady, Readiness, http_get
+from harness.http1 import MalformedAnswerError
+from harness.stacks._wait import HttpReady, Readiness, probe_get
 
 # The two network hops SimCity can break: harness -> app, and app -> database.
 HOPS = tuple(hop.value for hop in Hop)
@@ -181,8 +181,8 @@ class Stack(abc.ABC):
         if url is None:
             return None
         try:
-            return boot_id_in(http_get(url)[1])
-        except (OSError, http.client.HTTPException):
+            return boot_id_in(probe_get(url).body)
+        except (OSError, MalformedAnswerError):
             return None
 
     def __enter__(self) -> Self:
