@@ -28,7 +28,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError, RestUnreachableError, UsageError
-from harness.http1 import AnswerReader, MalformedAnswerError, encode_request, host_header
+from harness.http1 import AnswerReader, MalformedAnswerError, Origin, encode_request
 from harness.stacks._wait import PROBE_TIMEOUT_S
 from harness.tls import tls_context
 from harness.contract import JSON, SlotSnapshot, parse_snapshots, snapshot_params
@@ -45,13 +45,6 @@ class BookingReply:
     error: str | None = None
 
 
-def origin(url: str) -> tuple[tuple[str, int, bool], str]:
-    """Where a URL's requests go, (host, port, TLS), and the Host header they carry."""
-    parts = urlsplit(url)
-    use_tls = parts.scheme == "https"
-    return (parts.hostname or "127.0.0.1", parts.port or (443 if use_tls else 80), use_tls), host_header(url)
-
-
 # What a request that got no whole answer raises (a refused or reset connection, a timeout, a
 # malformed answer): retried where a retry is safe, otherwise the outcome is unknown.
 TRANSPORT_ERRORS = (OSError, MalformedAnswerError, asyncio.TimeoutError)
@@ -65,10 +58,10 @@ def _post(host: str, target: str, body: bytes) -> bytes:
     ], body)
 
 
-async def exchange(address: tuple[str, int, bool], request: bytes) -> tuple[int, bytes]:
+async def exchange(origin: Origin, request: bytes) -> tuple[int, bytes]:
     """One request on a connection of its own: (status, body); OSError or MalformedAnswerError
     when no whole answer came. The caller bounds it in time."""
-    client = await ClientConnection.open(*address)
+    client = await ClientConnection.open(origin)
     try:
         return await client.expect(request)
     finally:
@@ -93,9 +86,10 @@ class ClientConnection(asyncio.Protocol):
         self._early: list[bytes] = []  # data that came while no answer was expected
 
     @classmethod
-    async def open(cls, host: str, port: int, use_tls: bool) -> "ClientConnection":
+    async def open(cls, origin: Origin) -> "ClientConnection":
         loop = asyncio.get_running_loop()
-        _, client = await loop.create_connection(cls, host, port, ssl=tls_context() if use_tls else None)
+        _, client = await loop.create_connection(cls, origin.host, origin.port,
+                                                 ssl=tls_context() if origin.tls else None)
         return client
 
     def expect(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
@@ -177,14 +171,13 @@ class PreparedBooking:
     (UNKNOWN), never an exception: the outcome of a booking is the app's business, not ours.
     """
 
-    def __init__(self, intent: Intent, address: tuple[str, int, bool], host_header: str, target: str,
-                 timeout_s: float) -> None:
+    def __init__(self, intent: Intent, origin: Origin, target: str, timeout_s: float) -> None:
         self.intent = intent
-        self._address = address
+        self._origin = origin
         self._timeout_s = timeout_s
         self._body = json.dumps({"intent_id": intent.intent_id, "slot_id": intent.slot_id,
                                  "customer_id": intent.customer_id}).encode()
-        self._request = _post(host_header, target, self._body)
+        self._request = _post(origin.host_header, target, self._body)
         self._client: ClientConnection | None = None
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
         self._error: str | None = None
@@ -195,7 +188,7 @@ class PreparedBooking:
         try:
             # asyncio.timeout, not wait_for: wait_for wraps its coroutine in a task of its own.
             async with asyncio.timeout(self._timeout_s):
-                self._client = await ClientConnection.open(*self._address)
+                self._client = await ClientConnection.open(self._origin)
         except OSError as exc:  # TimeoutError included
             self._error = f"ConnectError: {type(exc).__name__}"
 
@@ -259,22 +252,22 @@ class AppClient:
     socket that happened to survive. The app's routes sit under the URL's path, if it has one."""
 
     def __init__(self, app_url: str, *, timeout_s: float = 2.0) -> None:
-        self._address, self._host_header = origin(app_url)
+        self._origin = Origin.of(app_url)
         self._prefix = urlsplit(app_url).path.rstrip("/")
         self._timeout_s = timeout_s
         self._health = encode_request("GET", f"{self._prefix}/health", [
-            ("Host", self._host_header), ("Connection", "close"), ("User-Agent", "simcity-sc1")])
+            ("Host", self._origin.host_header), ("Connection", "close"), ("User-Agent", "simcity-sc1")])
 
     async def prepare(self, intents: list[Intent]) -> list[PreparedBooking]:
         """One connection per request, all opened before any request is released."""
-        prepared = [PreparedBooking(i, self._address, self._host_header, f"{self._prefix}/bookings", self._timeout_s)
+        prepared = [PreparedBooking(i, self._origin, f"{self._prefix}/bookings", self._timeout_s)
                     for i in intents]
         await asyncio.gather(*(p.connect() for p in prepared))
         return prepared
 
     async def create_fixture(self, seed: str) -> Fixture:
         body = json.dumps({"scenario": "sc1", "seed": seed}).encode()
-        request = _post(self._host_header, f"{self._prefix}/e2e/fixtures", body)
+        request = _post(self._origin.host_header, f"{self._prefix}/e2e/fixtures", body)
         try:
             # Setup, not the attack: a transport hiccup is retried (bounded), never recorded.
             async for attempt in AsyncRetrying(
@@ -283,7 +276,7 @@ class AppClient:
             ):
                 with attempt:
                     async with asyncio.timeout(self._timeout_s):
-                        status, raw = await exchange(self._address, request)
+                        status, raw = await exchange(self._origin, request)
         except TRANSPORT_ERRORS as exc:
             raise InfrastructureError(f"app unreachable while seeding fixtures: {exc!r}") from exc
         if status == 404:
@@ -313,7 +306,7 @@ class AppClient:
         try:
             # As long as any readiness probe waits: a /health slower than a second is still an answer.
             async with asyncio.timeout(PROBE_TIMEOUT_S):
-                status, _ = await exchange(self._address, self._health)
+                status, _ = await exchange(self._origin, self._health)
         except TRANSPORT_ERRORS:
             return False
         return status == 200
@@ -325,8 +318,8 @@ class KeptAliveConnection:
     snapshot (0.20 vs 0.84 ms, measured on the local stack): a run reads after every action."""
 
     def __init__(self, url: str, headers: Sequence[tuple[str, str]]) -> None:
-        self._address, host = origin(url)
-        self._headers = [("Host", host), *headers, ("User-Agent", "simcity-sc1")]
+        self._origin = Origin.of(url)
+        self._headers = [("Host", self._origin.host_header), *headers, ("User-Agent", "simcity-sc1")]
         self._client: ClientConnection | None = None
         self._requests: dict[str, bytes] = {}
 
@@ -335,7 +328,7 @@ class KeptAliveConnection:
         then dropped: the next GET opens a fresh one)."""
         try:
             if self._client is None:
-                self._client = await ClientConnection.open(*self._address)
+                self._client = await ClientConnection.open(self._origin)
             client = self._client
             request = self._requests.get(target)
             if request is None:  # a run reads the same target after every step: encoded once
@@ -385,8 +378,10 @@ class TruthReader:
         self._path = parts.path.rstrip("/") + "/slots?"
         self._timeout_s = timeout_s
         self._retry_for_s = retry_for_s
-        # A run reads the same slots after every step: their request target is encoded once.
+        # A run reads the same slots after every step: their request target is encoded once, and
+        # the last answer for them is kept with its parse, since most steps change nothing.
         self._targets: dict[tuple[str, ...], str] = {}
+        self._last: dict[tuple[str, ...], tuple[bytes, tuple[SlotSnapshot, ...]]] = {}
 
     async def snapshot(self, slot_id: str) -> SlotSnapshot:
         """Read one slot and all its bookings."""
@@ -420,6 +415,9 @@ class TruthReader:
             # The body is PostgREST's error object; it never carries the key.
             raise RestUnreachableError(f"REST answered {status} to the snapshot: "
                                        f"{raw[:300].decode('utf-8', 'replace')}")
+        last = self._last.get(key)
+        if last is not None and last[0] == raw:  # the same bytes parse the same (a pure function)
+            return last[1]
         try:
             rows = json.loads(raw)
         except ValueError as exc:
@@ -427,7 +425,9 @@ class TruthReader:
         if not rows:
             raise RestUnreachableError(f"REST does not show slot {', '.join(slot_ids)}: wrong database, or the key "
                                        "lacks rights")
-        return parse_snapshots(rows, slot_ids)
+        snapshots = parse_snapshots(rows, slot_ids)
+        self._last[key] = (raw, snapshots)
+        return snapshots
 
     async def _get(self, target: str) -> tuple[int, bytes]:
         async with asyncio.timeout(self._timeout_s):

@@ -3,6 +3,7 @@
 - `AnswerReader` reads one answer from whatever bytes come (the booking client and the truth
   reader drive it from asyncio, `exchange` from a blocking socket).
 - `encode_request` makes a request's bytes; a caller that sends the same request again keeps them.
+- `Origin`: where a URL's requests go, parsed once.
 - `connect`, `exchange` and `get`: one request on a fresh blocking connection, for the synchronous
   calls (readiness probes, the Toxiproxy API).
 
@@ -17,6 +18,7 @@ bytes past the answer make the connection unfit for another request.
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,13 +57,37 @@ def encode_request(method: str, target: str, headers: Iterable[tuple[str, str]],
     return "".join(lines).encode("latin-1") + (body or b"")
 
 
-def host_header(url: str) -> str:
-    """The Host a request to `url` names: its host, and its port unless the scheme's own."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return host if parts.port in (None, 80, 443) else f"{host}:{parts.port}"
+@dataclass(frozen=True)
+class Origin:
+    """Where a URL's requests go, and the Host header they name: the host, and the port unless it
+    is the scheme's own."""
+
+    host: str
+    port: int
+    tls: bool
+    host_header: str
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def of(url: str) -> Origin:
+        """Parsed once per URL: a run asks the same few URLs thousands of times."""
+        parts = urlsplit(url)
+        host = parts.hostname or "127.0.0.1"
+        tls = parts.scheme == "https"
+        named = f"[{host}]" if ":" in host else host
+        return Origin(host, parts.port or (443 if tls else 80), tls,
+                      named if parts.port in (None, 80, 443) else f"{named}:{parts.port}")
+
+    @functools.cached_property
+    def family(self) -> socket.AddressFamily | None:
+        """The address family of a numeric host (None for a name, which needs resolving)."""
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, self.host)
+            except OSError:
+                continue
+            return family
+        return None
 
 
 class _Surplus(Exception):
@@ -144,29 +170,32 @@ class AnswerReader:
         self._keep_alive = self._parser.should_keep_alive()
 
 
-def connect(url: str, timeout_s: float) -> socket.socket:
-    """An open connection to `url`'s host and port (TLS for https, with SimCity's one context);
-    every later send and receive on it times out after `timeout_s`. OSError when it cannot open."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    https = parts.scheme == "https"
-    sock = socket.create_connection((host, parts.port or (443 if https else 80)), timeout=timeout_s)
+def connect(origin: Origin, timeout_s: float) -> socket.socket:
+    """An open connection to `origin` (TLS for https, with SimCity's one context); every later
+    send and receive on it times out after `timeout_s`. OSError when it cannot open."""
+    if origin.family is None:
+        sock = socket.create_connection((origin.host, origin.port), timeout=timeout_s)
+    else:  # no resolver call for an address (a third of a loopback call's CPU went there)
+        sock = socket.socket(origin.family, socket.SOCK_STREAM)
     try:
+        if origin.family is not None:
+            sock.settimeout(timeout_s)
+            sock.connect((origin.host, origin.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if https:
-            return tls_context().wrap_socket(sock, server_hostname=host)
+        if origin.tls:
+            return tls_context().wrap_socket(sock, server_hostname=origin.host)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def exchange(sock: socket.socket, url: str, method: str, target: str, *,
+def exchange(sock: socket.socket, origin: Origin, method: str, target: str, *,
              headers: Iterable[tuple[str, str]] = (), body: bytes | None = None) -> Answer:
-    """Send one request on `sock` (opened by `connect(url, ...)`) and read its answer, asking the
-    server to close the connection after it. Not for HEAD, whose answer has a length but no body.
-    OSError on a network error or timeout, MalformedAnswerError on a bad or cut answer."""
-    sock.sendall(encode_request(method, target, [("Host", host_header(url)), ("Connection", "close"), *headers], body))
+    """Send one request on `sock` (opened by `connect(origin, ...)`) and read its answer, asking
+    the server to close the connection after it. Not for HEAD, whose answer has a length but no
+    body. OSError on a network error or timeout, MalformedAnswerError on a bad or cut answer."""
+    sock.sendall(encode_request(method, target, [("Host", origin.host_header), ("Connection", "close"), *headers], body))
     reader = AnswerReader()
     while not reader.complete:
         data = sock.recv(_READ_SIZE)
@@ -179,10 +208,15 @@ def exchange(sock: socket.socket, url: str, method: str, target: str, *,
 
 def get(url: str, timeout_s: float, *, headers: Iterable[tuple[str, str]] = ()) -> Answer:
     """GET `url` on a connection of its own, closed afterwards."""
-    parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sock = connect(url, timeout_s)
+    origin, target = _split(url)
+    sock = connect(origin, timeout_s)
     try:
-        return exchange(sock, url, "GET", target, headers=headers)
+        return exchange(sock, origin, "GET", target, headers=headers)
     finally:
         sock.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _split(url: str) -> tuple[Origin, str]:
+    parts = urlsplit(url)
+    return Origin.of(url), (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

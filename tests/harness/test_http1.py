@@ -65,9 +65,10 @@ def test_a_cut_or_bad_answer_is_an_error_never_an_answer(chunks: list[bytes], me
 
 def test_the_request_names_host_port_target_and_body_and_asks_to_close() -> None:
     with answering(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") as (url, requests):
-        sock = http1.connect(url, 5)
+        origin = http1.Origin.of(url)
+        sock = http1.connect(origin, 5)
         try:
-            http1.exchange(sock, url, "POST", "/proxies/app?x=1", headers=[("Content-Type", "application/json")],
+            http1.exchange(sock, origin, "POST", "/proxies/app?x=1", headers=[("Content-Type", "application/json")],
                            body=b'{"enabled": true}')
         finally:
             sock.close()
@@ -120,4 +121,12 @@ def test_a_header_that_would_break_the_framing_is_refused_without_showing_its_va
     ("http://user:pw@h:80", "h"), ("http://[::1]:9/", "[::1]:9"),
 ])
 def test_the_host_header_names_the_port_unless_it_is_the_schemes_own(url: str, host: str) -> None:
-    assert http1.host_header(url) == host
+    assert http1.Origin.of(url).host_header == host
+
+
+def test_a_named_host_is_resolved_and_an_address_is_not() -> None:
+    assert http1.Origin.of("http://127.0.0.1:1").family is socket.AF_INET
+    assert http1.Origin.of("http://[::1]:1").family is socket.AF_INET6
+    assert http1.Origin.of("http://localhost:1").family is None
+    with answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") as (url, _):
+        assert http1.get(url.replace("127.0.0.1", "localhost"), 5).body == b"ok"

@@ -16,16 +16,21 @@ from harness.client import TruthReader
 from harness.errors import RestUnreachableError
 
 SLOT = str(uuid.uuid4())
-ROWS = json.dumps([{"id": SLOT, "vendor_id": str(uuid.uuid4()), "state": "free", "bookings": []}]).encode()
+VENDOR = str(uuid.uuid4())
+ROWS = json.dumps([{"id": SLOT, "vendor_id": VENDOR, "state": "free", "bookings": []}]).encode()
+BOOKED = json.dumps([{"id": SLOT, "vendor_id": VENDOR, "state": "booked", "bookings": [
+    {"id": str(uuid.uuid4()), "intent_id": str(uuid.uuid4()), "slot_id": SLOT, "customer_id": str(uuid.uuid4()),
+     "status": "confirmed", "created_at": None, "updated_at": None}]}]).encode()
 
 
 class FakeRest:
     """A REST that answers every GET with one free slot; counts connections and keeps the targets.
     `drop_after_answer`: close each connection after one answer without saying so (an idle
-    keep-alive timeout); `stall`: never answer the first `stall` requests."""
+    keep-alive timeout); `stall`: never answer the first `stall` requests; `bodies`: the answers
+    in turn, instead of the free slot."""
 
-    def __init__(self, *, drop_after_answer: bool = False, stall: int = 0) -> None:
-        self.drop_after_answer, self.stall = drop_after_answer, stall
+    def __init__(self, *, drop_after_answer: bool = False, stall: int = 0, bodies: tuple[bytes, ...] = ()) -> None:
+        self.drop_after_answer, self.stall, self.bodies = drop_after_answer, stall, bodies
         self.connections, self.targets = 0, []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -44,9 +49,10 @@ class FakeRest:
                     if len(self.targets) <= self.stall:
                         await asyncio.sleep(30)
                 elif isinstance(event, h11.EndOfMessage):
+                    body = self.bodies[len(self.targets) - 1] if self.bodies else ROWS
                     writer.write(conn.send(h11.Response(status_code=200, headers=[
-                        ("Content-Type", "application/json"), ("Content-Length", str(len(ROWS)))]))
-                        + conn.send(h11.Data(data=ROWS)) + conn.send(h11.EndOfMessage()))
+                        ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]))
+                        + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
                     await writer.drain()
                     if self.drop_after_answer:
                         return
@@ -87,6 +93,23 @@ def test_a_runs_reads_share_one_kept_alive_connection() -> None:
     # The base URL's path is kept, and the query is the contract's own (section 2).
     assert rest.targets[0] == (f"/rest/v1/slots?id=eq.{SLOT}&select=id,vendor_id,state,"
                                "bookings(id,intent_id,slot_id,customer_id,status,created_at,updated_at)")
+
+
+def test_each_read_gives_the_answer_of_the_moment_when_answers_repeat_and_change() -> None:
+    # A read whose bytes repeat the last one's reuses its parse: never a stale one.
+    rest = FakeRest(bodies=(ROWS, ROWS, BOOKED, BOOKED, ROWS, BOOKED))
+
+    async def scenario(url: str) -> AsyncIterator[None]:
+        truth = TruthReader(url, "service-key")
+        try:
+            got = [await truth.snapshot(SLOT) for _ in range(6)]
+        finally:
+            await truth.aclose()
+        assert [(s.state, len(s.confirmed)) for s in got] == [("free", 0)] * 2 + [("booked", 1)] * 2 + [
+            ("free", 0), ("booked", 1)]
+        yield
+
+    asyncio.run(serving(rest, scenario))
 
 
 def test_a_connection_the_server_dropped_is_opened_again() -> None:
