@@ -29,6 +29,8 @@ from tests.bench.stats import percentile
 RESTARTS = 15
 STALLED_RESTARTS = 5
 SC1_SHORT_RUNS = 3
+SC1_LONG_RUNS = 3
+CERTIFY_RUNS = 3
 PROCESS_STARTS = 10
 ATOMIC = {"BOOKING_STRATEGY": "atomic"}
 
@@ -80,19 +82,20 @@ def local_figures(anchor_s: float) -> list[Figure]:
         figures.append(restart_figure("restart-to-healthy, local (2 workers)", took, anchor_s, "p50 <= 0.3 s"))
         figures.append(stalled_restart_figure(stack))
         short = [run_sc1(stack, RunConfig(seed="sc1-1", iterations=50)) for _ in range(SC1_SHORT_RUNS)]
-        long = run_sc1(stack, RunConfig(seed="sc1-1", iterations=500))
+        longs = [run_sc1(stack, RunConfig(seed="sc1-1", iterations=500)) for _ in range(SC1_LONG_RUNS)]
     cpu_50 = statistics.median(r.harness_cpu_s / 50 * 1000 for r in short)
-    cpu_500 = long.harness_cpu_s / 500 * 1000
+    cpu_500 = statistics.median(r.harness_cpu_s / 500 * 1000 for r in longs)
+    long = sorted(longs, key=lambda r: r.wall_s)[len(longs) // 2]  # the median run, shown whole
     figures += [
-        Figure("harness CPU per action (waits excluded)", f"{cpu_50:.2f} ms at 50, {cpu_500:.2f} ms at 500",
-               target="<= 1 ms, flat in the run's length"),
+        Figure("harness CPU per action (waits excluded)", f"{cpu_50:.2f} ms at 50, {cpu_500:.2f} ms at 500 "
+               f"(medians of {SC1_SHORT_RUNS} and {SC1_LONG_RUNS})", target="<= 1 ms, flat in the run's length"),
         Figure("SC-1 50 iterations, local, wall", f"{statistics.median(r.wall_s for r in short):.2f} s "
                f"(median of {SC1_SHORT_RUNS})", target="<= 3 s"),
         # A crash while the app's database is slowed costs the app's own reconnects through that
         # fault: what a real service would take, so it is shown apart, not hidden.
-        Figure("SC-1 500 iterations, local, wall", f"{long.wall_s:.1f} s ({long.crashes} crashes: "
-               f"{sum(long.restart_seconds):.1f} s kill-to-healthy, under the faults of the moment)",
-               f"steps' own pauses {500 * RunConfig().step_pause_s:.1f} s", target="<= 25 s"),
+        Figure("SC-1 500 iterations, local, wall", f"{long.wall_s:.1f} s (median of {SC1_LONG_RUNS}; "
+               f"{long.crashes} crashes: {sum(long.restart_seconds):.1f} s kill-to-healthy, under the faults "
+               "of the moment)", f"steps' own pauses {500 * RunConfig().step_pause_s:.1f} s", target="<= 25 s"),
     ]
     return figures
 
@@ -110,12 +113,15 @@ def compose_figure(anchor_s: float) -> Figure:
 
 def certify_figure() -> Figure:
     matrix = load_matrix("default")
-    with tempfile.TemporaryDirectory(prefix="bench-limits-") as out:
-        plan = CertifyPlan(matrix, WHOLE, "local", ATOMIC, Path(out), 2, lambda: LocalStack(ATOMIC))
-        started = time.monotonic()
-        cert = Certifier(plan, Console(quiet=True)).run()
-        wall = time.monotonic() - started
-    return Figure(f"certify default matrix ({len(matrix)} runs), --jobs 2", f"{wall:.1f} s ({cert.status.value})",
+    walls, statuses = [], set()
+    for _ in range(CERTIFY_RUNS):
+        with tempfile.TemporaryDirectory(prefix="bench-limits-") as out:
+            plan = CertifyPlan(matrix, WHOLE, "local", ATOMIC, Path(out), 2, lambda: LocalStack(ATOMIC))
+            started = time.monotonic()
+            statuses.add(Certifier(plan, Console(quiet=True)).run().status.value)
+            walls.append(time.monotonic() - started)
+    return Figure(f"certify default matrix ({len(matrix)} runs), --jobs 2",
+                  f"{statistics.median(walls):.1f} s (median of {CERTIFY_RUNS}; {', '.join(sorted(statuses))})",
                   target="<= 45 s")
 
 
