@@ -192,14 +192,20 @@ class ToxiproxyController:
         except OSError as exc:
             raise _NotConnected(str(exc) or type(exc).__name__) from exc
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        """Send one request; return the decoded JSON answer (None when empty)."""
+    def _open(self) -> socket.socket:
+        """A connection to the API, connection errors retried for up to `retry_for_s`."""
         started = time.monotonic()
+        try:
+            return self._connect()
+        except _NotConnected:
+            # tenacity only once a first try failed: its set-up costs a loopback call as much CPU
+            # as the connect itself, and nearly every call connects at once.
+            pass
         retrying = Retrying(
             retry=retry_if_exception_type(_NotConnected), stop=stop_after_delay(self.retry_for_s),
             wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True,
         )
-        attempts = 0
+        attempts = 1
         try:
             for attempt in retrying:
                 with attempt:
@@ -210,6 +216,11 @@ class ToxiproxyController:
                 f"Toxiproxy API at {self.url} unreachable: {attempts} attempts in "
                 f"{time.monotonic() - started:.1f} s ({exc})"
             ) from exc
+        return conn
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request; return the decoded JSON answer (None when empty)."""
+        conn = self._open()
         payload = None if body is None else json.dumps(body).encode()
         headers = [("User-Agent", "simcity-toxics")]
         if payload is not None:
