@@ -9,7 +9,9 @@ runs, times back to back:
 - the anchor: the same SELECT (the statement simcity-rest builds), prepared, over one direct asyncpg
   connection already in the service role;
 - the same SELECT wrapped in PostgREST's transaction the naive way (BEGIN, setup, SELECT, COMMIT:
-  a round trip each), and the way simcity-rest sends it (pipeline.py: one round trip), without HTTP.
+  a round trip each), and the way simcity-rest sends it (pipeline.py: one round trip), without HTTP;
+- simcity-rest answering an OPTIONS of the same path, which touches no database: the HTTP floor
+  of the same server, so that snapshot ~ that floor + the pipelined transaction + the glue between.
 Every p50 is printed as the median over the runs, with its ratio to the anchor (the median of the
 per-run ratios: a run's figures share the machine's load of that moment). Then simcity-rest's CPU
 per request and requests/s with 8 concurrent readers (threads, 2,000 requests in all).
@@ -183,13 +185,13 @@ def _concurrent(port: int, path: str, headers: dict[str, str]) -> float:
     return per_reader * CONCURRENT_READERS / elapsed
 
 
-def _timed(get: Callable[[], bytes], n: int) -> list[float]:
+def _timed(get: Callable[[], bytes], n: int, *, rows: int = 2) -> list[float]:
     samples = []
     for _ in range(n):
         t0 = time.perf_counter()
         body = get()
         samples.append(time.perf_counter() - t0)
-    assert body.count(b'"intent_id"') == 2
+    assert body.count(b'"intent_id"') == rows
     return samples
 
 
@@ -200,7 +202,8 @@ def _p50_ms(samples: list[float]) -> float:
 def main() -> None:
     key = jwt.encode({"role": "service_role"}, SECRET, algorithm="HS256")
     headers = {"apikey": key, "Authorization": f"Bearer {key}"}
-    runs: dict[str, list[float]] = {"rest": [], "rest_http_client": [], "direct": [], "direct_tx": [], "pipelined": []}
+    runs: dict[str, list[float]] = {"rest": [], "rest_http_client": [], "direct": [], "direct_tx": [], "pipelined": [],
+                                    "options": []}
     with LocalPostgres() as pg, asyncio.Runner() as loop:
         slot = _seed(pg)
         direct = loop.run(Direct.open(pg, slot))
@@ -211,24 +214,29 @@ def main() -> None:
                 assert server.pid is not None
                 path = f"/rest/v1/slots?id=eq.{slot}&{SELECT}"
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                lean = LeanHttp(port, "".join([f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
-                                               *(f"{k}: {v}\r\n" for k, v in headers.items()), "\r\n"]).encode())
+                lean, options = (LeanHttp(port, "".join([f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
+                                                         *(f"{k}: {v}\r\n" for k, v in headers.items()), "\r\n"]).encode())
+                                 for method in ("GET", "OPTIONS"))
                 http_client_get = functools.partial(_get, conn, path, headers)
                 _timed(lean.get, WARMUP)
                 _timed(http_client_get, WARMUP)
+                _timed(options.get, WARMUP, rows=0)
                 loop.run(direct.timed(direct.bare, WARMUP))
-                cpu0, requests = _cpu_s(server.pid), 0
+                server_cpu_s, requests = 0.0, 0
                 for _ in range(RUNS):
+                    cpu0 = _cpu_s(server.pid)
                     runs["rest"].append(_p50_ms(_timed(lean.get, PER_RUN)))
                     runs["rest_http_client"].append(_p50_ms(_timed(http_client_get, PER_RUN)))
-                    requests += 2 * PER_RUN
+                    # The server idles but for these snapshot requests: its CPU is all theirs.
+                    server_cpu_s, requests = server_cpu_s + _cpu_s(server.pid) - cpu0, requests + 2 * PER_RUN
+                    runs["options"].append(_p50_ms(_timed(options.get, PER_RUN, rows=0)))
                     runs["direct"].append(_p50_ms(loop.run(direct.timed(direct.bare, PER_RUN))))
                     runs["direct_tx"].append(_p50_ms(loop.run(direct.timed(direct.in_transaction, PER_RUN))))
                     runs["pipelined"].append(_p50_ms(loop.run(direct.timed(direct.pipelined, PER_RUN))))
-                # The server idles while the direct batches run, so its CPU is all the REST requests'.
-                server_cpu_ms = (_cpu_s(server.pid) - cpu0) / requests * 1e3
+                server_cpu_ms = server_cpu_s / requests * 1e3
                 conn.close()
                 lean.close()
+                options.close()
                 rps = _concurrent(port, path, headers)
         finally:
             loop.run(direct.close())
@@ -243,6 +251,7 @@ def main() -> None:
     direct_p50, _ = figure("direct")
     tx_p50, tx_ratio = figure("direct_tx")
     pipelined_p50, pipelined_ratio = figure("pipelined")
+    options_p50, options_ratio = figure("options")
     per_run = " ".join(f"{v:.2f}" for v in runs["rest"])
     print(f"medians of {RUNS} runs of {PER_RUN} sequential requests each; ratio = against the direct SELECT of the same run")
     print(f"SC-1 snapshot via simcity-rest  : p50 {rest_p50:6.2f} ms  {rest_ratio:5.2f}x   (runs: {per_run} ms)")
@@ -250,6 +259,7 @@ def main() -> None:
     print(f"same SELECT, direct asyncpg     : p50 {direct_p50:6.2f} ms  1.00x   (the anchor)")
     print(f"same, BEGIN/setup/SELECT/COMMIT : p50 {tx_p50:6.2f} ms  {tx_ratio:5.2f}x   (PostgREST's transaction, one round trip each)")
     print(f"same, pipelined (no HTTP)       : p50 {pipelined_p50:6.2f} ms  {pipelined_ratio:5.2f}x   (simcity-rest's one round trip)")
+    print(f"simcity-rest, OPTIONS (no SQL)  : p50 {options_p50:6.2f} ms  {options_ratio:5.2f}x   (its HTTP floor)")
     print(f"simcity-rest CPU per request    : {server_cpu_ms:6.2f} ms (user+system, from /proc)")
     print(f"{CONCURRENT_READERS} concurrent readers            : {rps:7.0f} requests/s ({CONCURRENT_TOTAL} requests)")
 
