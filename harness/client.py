@@ -5,11 +5,12 @@ outcome is recorded, and a lost answer is UNKNOWN, never a failure. `TruthReader
 database truth through REST in ONE request per snapshot, with the service-role key, on one
 kept-alive connection for the whole run.
 
-Booking requests travel on `PreparedBooking`s: each on a connection of its own (`ClientConnection`,
-answers read by harness.http1), opened BEFORE the request is released. httpx cannot do the two things concurrent demand needs: open
-several connections ahead of a barrier so that their requests leave in the same instant (their
-send skew is then microseconds, not a TCP handshake), and hold a request half-sent so that a
-later retry of the same intent overtakes it on the wire.
+Booking requests travel on `PreparedBooking`s: each on a connection of its own
+(`ClientConnection`, its answers read by harness.http1), opened BEFORE the request is released.
+httpx cannot do the two things concurrent demand needs: open several connections ahead of a
+barrier so that their requests leave in the same instant (their send skew is then microseconds,
+not a TCP handshake), and hold a request half-sent so that a later retry of the same intent
+overtakes it on the wire.
 """
 
 from __future__ import annotations

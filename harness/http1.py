@@ -195,7 +195,8 @@ def exchange(sock: socket.socket, origin: Origin, method: str, target: str, *,
     """Send one request on `sock` (opened by `connect(origin, ...)`) and read its answer, asking
     the server to close the connection after it. Not for HEAD, whose answer has a length but no
     body. OSError on a network error or timeout, MalformedAnswerError on a bad or cut answer."""
-    sock.sendall(encode_request(method, target, [("Host", origin.host_header), ("Connection", "close"), *headers], body))
+    head = [("Host", origin.host_header), ("Connection", "close"), *headers]
+    sock.sendall(encode_request(method, target, head, body))
     reader = AnswerReader()
     while not reader.complete:
         data = sock.recv(_READ_SIZE)
