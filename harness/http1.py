@@ -68,9 +68,8 @@ class Origin:
     host_header: str
 
     @staticmethod
-    @functools.lru_cache(maxsize=64)
     def of(url: str) -> Origin:
-        """Parsed once per URL: a run asks the same few URLs thousands of times."""
+        """`url`'s origin. Its callers keep it (a client, a controller), or `get`'s cache does."""
         parts = urlsplit(url)
         host = parts.hostname or "127.0.0.1"
         tls = parts.scheme == "https"
@@ -173,17 +172,25 @@ class AnswerReader:
 def connect(origin: Origin, timeout_s: float) -> socket.socket:
     """An open connection to `origin` (TLS for https, with SimCity's one context); every later
     send and receive on it times out after `timeout_s`. OSError when it cannot open."""
-    if origin.family is None:
-        sock = socket.create_connection((origin.host, origin.port), timeout=timeout_s)
-    else:  # no resolver call for an address (a third of a loopback call's CPU went there)
-        sock = socket.socket(origin.family, socket.SOCK_STREAM)
+    sock = _tcp(origin, timeout_s)
     try:
-        if origin.family is not None:
-            sock.settimeout(timeout_s)
-            sock.connect((origin.host, origin.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if origin.tls:
             return tls_context().wrap_socket(sock, server_hostname=origin.host)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _tcp(origin: Origin, timeout_s: float) -> socket.socket:
+    if origin.family is None:  # a name: resolved, each address tried
+        return socket.create_connection((origin.host, origin.port), timeout=timeout_s)
+    # An address: no resolver call (a third of a loopback call's CPU went there).
+    sock = socket.socket(origin.family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout_s)
+        sock.connect((origin.host, origin.port))
     except BaseException:
         sock.close()
         raise
@@ -219,5 +226,6 @@ def get(url: str, timeout_s: float, *, headers: Iterable[tuple[str, str]] = ()) 
 
 @functools.lru_cache(maxsize=64)
 def _split(url: str) -> tuple[Origin, str]:
+    """A probed URL's origin and target, parsed once: a run probes the same few URLs thousands of times."""
     parts = urlsplit(url)
     return Origin.of(url), (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -9,8 +9,8 @@ every proxy first (an extra call and a race). None of this can be fixed from out
 patching its module globals, so every call goes through the small path below instead (one request
 per connection, harness.http1): a per-instance base URL, a timeout on every request, bounded
 retries on connection errors only, and the server's error message kept. (Not httpx: a call costs
-1.1 ms of CPU through httpx, and a run of SC-1 makes one to three per action.) The operation names follow
-the library's (`create`, `populate` -> `ensure`, `add_toxic`, `destroy_toxic` -> `remove_toxic`,
+1.1 ms of CPU through httpx, and a run of SC-1 makes one to three per action.) The operation
+names follow the library's (`create`, `populate` -> `ensure`, `add_toxic`, `destroy_toxic` -> `remove_toxic`,
 `disable`/`enable`, `reset` -> `heal`).
 """
 
