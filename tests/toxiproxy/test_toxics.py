@@ -298,12 +298,17 @@ def test_churning_toxics_never_lose_or_reorder_bytes(api: httpx.Client, echo: Up
     rng = random.Random(5)
     payload = os.urandom(1024 * 1024)
     results: list[bytes] = []
+    # Halfway, each client waits until the toxics have changed enough: on a fast machine the
+    # clients could otherwise finish before the churn below got going.
+    churned = threading.Event()
 
     def client() -> None:
         # Ping-pong in 8 KiB blocks, so every block crosses the toxics as they change.
         echoed = bytearray()
         with connect(listen, timeout_s=20) as sock:
             for offset in range(0, len(payload), 8192):
+                if offset == len(payload) // 2:
+                    churned.wait(10)
                 sock.sendall(payload[offset:offset + 8192])
                 echoed += recv_exactly(sock, len(payload[offset:offset + 8192]))
         results.append(bytes(echoed))
@@ -317,6 +322,8 @@ def test_churning_toxics_never_lose_or_reorder_bytes(api: httpx.Client, echo: Up
     changes = 0
     while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
         changes += 1
+        if changes > 20:
+            churned.set()
         kind, attributes = rng.choice(kinds)
         stream = rng.choice(["upstream", "downstream"])
         name = f"{kind}_{stream}"
