@@ -170,7 +170,11 @@ class ManagedProcess:
             return
         self._signal_group(signal.SIGKILL)
         self._wait(10)
-        group_gone(self._proc.pid, timeout_s=10)
+        self._wait_group_gone(self._proc.pid, timeout_s=10)
+
+    def _wait_group_gone(self, pgid: int, *, timeout_s: float) -> None:
+        """Until no live process is left in the killed group `pgid` (at most `timeout_s`)."""
+        group_gone(pgid, timeout_s=timeout_s)
 
     def restart(self, *, ready: Ready = Ready.HEALTHY) -> float:
         """Crash (SIGKILL) and respawn; return the seconds from the kill until `ready` again."""

@@ -139,6 +139,10 @@ def test_a_restart_kills_every_process_of_the_app_and_forks_a_fresh_one(doomed_a
     assert len(boot_ids) == 1 and len(next(iter(boot_ids))) == 32
     doomed_app.process.restart()
     assert [p.pid for p in old if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    # Reaped too, by the template that adopted the orphaned workers: not even a zombie is left in
+    # the old group, which is how the restart knew it was gone.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(before.pid, 0)
     after = psutil.Process(doomed_app.process.pid)
     assert after.pid not in {p.pid for p in old} and after.parent().pid == template.pid  # type: ignore[union-attr]
     assert len(after.children()) == 2
