@@ -87,7 +87,7 @@ def test_the_asyncio_client_speaks_http_over_tls_and_keeps_the_connection(https_
         origin = Origin.of(https_url)
         request = encode_request("GET", "/health", [("Host", origin.host_header), ("Connection", "close")])
         assert await client.exchange(origin, request) == (200, BODY)
-        kept = client.KeptAliveConnection(https_url, [])
+        kept = client.KeptAliveConnections(https_url, [])
         try:
             assert [await kept.get("/slots") for _ in range(3)] == [(200, BODY)] * 3
         finally:
