@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from harness.checker import Checker, Validity, Verdict, check
@@ -26,6 +26,10 @@ from harness.stacks._wait import PROBE_PAUSE_S
 from harness.stacks.base import Stack
 
 ProgressCallback = Callable[[int, int, str], None]
+
+# Reads travelling at once, at most: a REST 100 ms away keeps about 4 in flight, one sent every
+# 30 ms step pause.
+MAX_READS_IN_FLIGHT = 8
 
 # duplicate(X) delivers one intent this many times at once.
 DUPLICATE_COPIES = 3
@@ -88,6 +92,45 @@ def plan_schedule(config: RunConfig) -> tuple[Schedule, FaultPlan]:
     return Schedule.generate(config.seed, config.iterations, mix, slots=config.slots), plan
 
 
+class ReadsInFlight:
+    """Reads sent without being waited for, at most `limit` at once: past that, a new one waits
+    for one to end, so a slow REST sets the pace, not the load. A read that failed raises at the
+    next `send` or at `drain` (REST unreachable: infrastructure trouble)."""
+
+    def __init__(self, limit: int = MAX_READS_IN_FLIGHT) -> None:
+        self._limit = limit
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def send(self, read: Callable[[], Awaitable[None]]) -> None:
+        """Start `read()`, once fewer than `limit` reads are in flight."""
+        self._raise_failed()
+        while self.full():
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            self._raise_failed()
+        self._tasks.add(asyncio.create_task(read()))
+
+    def full(self) -> bool:
+        return len(self._tasks) >= self._limit
+
+    async def drain(self) -> None:
+        """Until every read sent has its answer recorded."""
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        self._raise_failed()
+
+    def _raise_failed(self) -> None:
+        for task in [t for t in self._tasks if t.done()]:
+            self._tasks.discard(task)
+            task.result()
+
+    def cancel(self) -> list[asyncio.Task[None]]:
+        """Cancel the reads still in flight (the run stopped); the tasks, to be awaited."""
+        for task in self._tasks:
+            task.cancel()
+        tasks, self._tasks = list(self._tasks), set()
+        return tasks
+
+
 class Run:
     """The state of one run in progress: clients, nemesis, recorder, in-flight requests."""
 
@@ -106,6 +149,7 @@ class Run:
         self.sent: set[str] = set()  # intent ids sent at least once
         self.last_release = 0.0  # monotonic time the last burst left: where aimed steps aim from
         self.transient: set[asyncio.Task[None]] = set()  # transient faults waiting to lift themselves
+        self.reads = ReadsInFlight()
         self.recorder: Recorder | None = None  # from the fixture on: what `partial` saves
         self.nemesis: Nemesis | None = None  # while executing: it counts the crashes
         self._started = self._cpu_started = 0.0
@@ -177,21 +221,16 @@ class Run:
                     strike = asyncio.create_task(self._aimed(steps[number], number + 1, recorder, nemesis))
                     self.transient.add(strike)
                 await asyncio.sleep(self.config.step_pause_s)
-                await self.read(recorder, truth)
+                await self.step_read(recorder, truth)
                 if self.progress:
                     self.progress(number, total, str(step))
-                if self.config.stop_at_first_violation:
-                    if checker.violated():
-                        # One more look at the truth once the requests in flight have landed: the
-                        # damage behind what broke (two clients told "confirmed" is the symptom;
-                        # the forensic snapshot shows the rows).
-                        if strike is not None:
-                            await strike
-                        if self.inflight:
-                            await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
-                        await self.read(recorder, truth)
-                        verdict = checker.verdict(terminal=False)
-                        break
+                if self.config.stop_at_first_violation and checker.violated():
+                    verdict = await self.stop_at_violation(strike, recorder, truth, checker)
+                    break
+            if verdict is None:
+                await self.reads.drain()  # the settle phase's read must be the last one
+                if self.config.stop_at_first_violation and checker.violated():  # a late read saw it
+                    verdict = await self.stop_at_violation(None, recorder, truth, checker)
             if verdict is None:
                 await self.settle(recorder, tuple(i for f in fixtures for i in f.intents), app, truth, nemesis)
                 verdict = checker.verdict(terminal=True)
@@ -199,12 +238,47 @@ class Run:
         finally:
             for task in (*self.inflight, *self.transient):
                 task.cancel()
-            await asyncio.gather(*self.inflight, *self.transient, return_exceptions=True)
+            await asyncio.gather(*self.inflight, *self.transient, *self.reads.cancel(), return_exceptions=True)
             try:
                 await asyncio.to_thread(nemesis.heal_all)
             finally:
                 nemesis.close()
                 await truth.aclose()
+
+    async def step_read(self, recorder: Recorder, truth: TruthReader) -> None:
+        """The read after a step, waited for: the next step comes once the truth was looked at.
+        While it travels, another read leaves every step's pause (not waited for), so the reads
+        look at the slots one pause apart however far away REST is. One read per step spaced them
+        by REST's round trip as well (230 ms with REST 100 ms away), and a mutant's 50 ms window
+        fell between two: split_tx was caught in 3 of 8 seeds there, ack_before_commit in none.
+        The checker takes reads as intervals (CONTRACT.md section 3): overlapping ones are judged
+        as they are."""
+        read = asyncio.create_task(self.read(recorder, truth))
+        try:
+            while True:
+                done, _ = await asyncio.wait({read}, timeout=self.config.step_pause_s)
+                if done:
+                    break
+                if not self.reads.full():  # else the step's own read is all there is to wait for
+                    await self.reads.send(lambda: self.read(recorder, truth))
+        finally:
+            if not read.done():
+                read.cancel()
+                await asyncio.gather(read, return_exceptions=True)
+        read.result()
+
+    async def stop_at_violation(self, strike: asyncio.Task[None] | None, recorder: Recorder, truth: TruthReader,
+                                checker: Checker) -> Verdict:
+        """One more look at the truth once the requests and reads in flight have landed: the damage
+        behind what broke (two clients told "confirmed" is the symptom; the forensic snapshot shows
+        the rows)."""
+        if strike is not None:
+            await strike
+        if self.inflight:
+            await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s)
+        await self.reads.drain()
+        await self.read(recorder, truth)
+        return checker.verdict(terminal=False)
 
     def demand(self, step: Step, intent_of: Callable[[Process], Intent]) -> list[tuple[Intent, Action]]:
         """The booking requests a demand step releases together, each as the history names it: a
@@ -312,29 +386,47 @@ class Run:
     async def settle(self, recorder: Recorder, intents: tuple[Intent, ...], app: AppClient,
                      truth: TruthReader, nemesis: Nemesis) -> None:
         """Heal, wait healthy, let in-flight answers land, then resend both intents until each has
-        a definite answer (bounded), and take the final snapshot."""
+        a definite answer (bounded), and take the final snapshot. Reads go on at the steps' pace
+        all the while: requests still in flight, and the resends, are decided in this phase too,
+        and a window they open (a slot booked with no booking yet, an answer before its commit)
+        must be looked into as during the steps."""
         settle = recorder.invoke(Process.CHECKER, Action.SETTLE)
-        self._settling("healing every fault")
-        await asyncio.to_thread(nemesis.heal_all)
-        self._settling("waiting for the app to be healthy")
-        unhealthy = await self._try_healthy(app, "after healing")
-        if self.inflight:
-            self._settling(f"waiting for {len(self.inflight)} answer(s) in flight")
-            await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
-        # Both customers resend together, as real ones would: until each has a definite answer.
-        pending = list(intents)
-        for attempt in range(self.config.settle_attempts):
-            self._settling(f"resending {len(pending)} intent(s) until answered, try {attempt + 1}")
-            replies = await asyncio.gather(*await self.release(
-                recorder, app, [(i, Action.RETRY_BOOK) for i in pending], step=0))
-            pending = [i for i, reply in zip(pending, replies)
-                       if not classify_booking_answer(reply.status, reply.body).is_definite]
-            if not pending:
-                break
-            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        sampler = asyncio.create_task(self._keep_reading(recorder, truth))
+        try:
+            self._settling("healing every fault")
+            await asyncio.to_thread(nemesis.heal_all)
+            self._settling("waiting for the app to be healthy")
+            unhealthy = await self._try_healthy(app, "after healing")
+            if self.inflight:
+                self._settling(f"waiting for {len(self.inflight)} answer(s) in flight")
+                await asyncio.wait(set(self.inflight), timeout=self.config.request_timeout_s + 1.0)
+            # Both customers resend together, as real ones would: until each has a definite answer.
+            pending = list(intents)
+            for attempt in range(self.config.settle_attempts):
+                self._settling(f"resending {len(pending)} intent(s) until answered, try {attempt + 1}")
+                replies = await asyncio.gather(*await self.release(
+                    recorder, app, [(i, Action.RETRY_BOOK) for i in pending], step=0))
+                pending = [i for i, reply in zip(pending, replies)
+                           if not classify_booking_answer(reply.status, reply.body).is_definite]
+                if not pending:
+                    break
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+        failed = None if sampler.cancelled() else sampler.exception()
+        if failed is not None:  # a read failed: REST is unreachable
+            raise failed
         self._settling("reading the final state")
+        await self.reads.drain()
         await self.read(recorder, truth)
         recorder.complete(settle, OpKind.OK, Details(error=unhealthy))
+
+    async def _keep_reading(self, recorder: Recorder, truth: TruthReader) -> None:
+        """A read every step's pause, until cancelled."""
+        while True:
+            await asyncio.sleep(self.config.step_pause_s)
+            await self.reads.send(lambda: self.read(recorder, truth))
 
     def _settling(self, what: str) -> None:
         """Progress through the settle phase: every step is done, and it can take seconds."""

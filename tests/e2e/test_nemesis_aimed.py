@@ -320,9 +320,10 @@ def test_three_slots_of_the_correct_app_pass_read_in_one_request_each_time(stack
     invokes = [op for op in history.ops if op.action is Action.SNAPSHOT and op.kind is OpKind.INVOKE]
     answers = [op for op in history.ops if op.action is Action.SNAPSHOT and op.kind is not OpKind.INVOKE]
     # One read (one request for all 3 slots) at the start, after every step (aimed ones too), and
-    # at the end of the settle phase.
+    # at the end of the settle phase; more where one took longer than a step's pause
+    # (harness.runner.Run.step_read) or the settle phase did.
     assert any(s.aim_ms is not None for s in result.schedule.steps)
-    assert len(invokes) == len(answers) == len(result.schedule.steps) + 2
+    assert len(invokes) == len(answers) >= len(result.schedule.steps) + 2
     for op in answers:
         assert op.kind is OpKind.OK
         assert [s.slot_id for s in op.snapshots] == [f.slot_id for f in history.fixtures]
