@@ -1,10 +1,14 @@
 """SC-1 figures on the local stack: wall time for 50 and 500 iterations, the harness's own cost
 per action (waits excluded), restart-to-healthy, and the detection table (each mutant x 20 seeds at
 the gate's defaults, racy also at wider windows: caught, median actions until the first violation;
-atomic must have zero FAILs). Targets: every mutant caught on >= 19 of 20 seeds, median <= 10."""
+atomic must have zero FAILs). Targets: every mutant caught on >= 19 of 20 seeds, median <= 10.
+Then the same table, on fewer seeds, in the soak's other settings (bench_soak.SETTINGS: REST and
+the database far away, as a hosted Supabase project is; two CPU hogs): a mutant that passes there
+is a PASS of a broken app where users run SimCity."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import time
@@ -15,6 +19,7 @@ from harness.shrink import steps_until_break
 from harness.runner import RunConfig, RunResult, run_sc1
 from harness.stacks.base import Stack
 from harness.stacks.local import LocalStack
+from tests.bench.bench_soak import SETTINGS, load_of
 from tests.bench.stats import percentile
 
 SEEDS = [f"sc1-{n}" for n in range(1, 21)]
@@ -51,11 +56,15 @@ GATE_SLOTS = 4
 RACY_WINDOWS_MS = (2, 10)
 
 
+# Seeds per strategy in the settings beyond the local stack (a far run takes ~8 s).
+SETTING_SEEDS = 8
+
+
 def detection(strategies: list[str], stack_factory: StackFactory = LocalStack,
-              seeds: Sequence[str] = SEEDS, slots: int = GATE_SLOTS) -> None:
+              seeds: Sequence[str] = SEEDS, slots: int = GATE_SLOTS, setting: str = "local") -> None:
     """Each strategy (and racy at wider windows) x seeds x 50 iterations, `slots` slots: caught,
     whether the headline is the right invariant, median actions to the first violation."""
-    print(f"detection: {len(seeds)} seeds x 50 iterations, --slots {slots}, profile default", flush=True)
+    print(f"detection ({setting}): {len(seeds)} seeds x 50 iterations, --slots {slots}, profile default", flush=True)
     print(f"{'strategy':<18} {'caught':>8} {'right inv.':>10} {'median actions':>15}  first violations", flush=True)
     cells = [(s, {}) for s in strategies]
     if "racy" in strategies:
@@ -81,7 +90,13 @@ def main() -> None:
     only = [a for a in sys.argv[1:] if a in MUTANTS or a == "atomic"]
     if not only:
         timing()
-    detection(only or ["atomic", *MUTANTS])
+    strategies = only or ["atomic", *MUTANTS]
+    detection(strategies)
+    for setting, distance in SETTINGS.items():
+        if setting != "local":
+            with load_of(setting):
+                detection(strategies, functools.partial(LocalStack, distance=distance), seeds=SEEDS[:SETTING_SEEDS],
+                          setting=setting)
 
 
 if __name__ == "__main__":

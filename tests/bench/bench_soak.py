@@ -46,6 +46,11 @@ def cpu_hogs(count: int) -> Iterator[None]:
             hog.wait()
 
 
+def load_of(setting: str) -> contextlib.AbstractContextManager[None]:
+    """What else runs on the machine in `setting`: two CPU hogs when it is the busy one."""
+    return cpu_hogs(2) if setting.startswith("busy") else contextlib.nullcontext()
+
+
 def injected_trouble(result: RunResult) -> bool:
     return any(op.kind is OpKind.INVOKE and (op.action in FAULT_ACTIONS or op.action is Action.RESTART_SIMCITY)
                for op in result.history.ops)
@@ -58,8 +63,7 @@ def soak(seeds: int, slots: int = 1) -> None:
     totals: Counter[str] = Counter()
     notes: list[str] = []
     for setting, distance in SETTINGS.items():
-        hogs = cpu_hogs(2) if setting.startswith("busy") else contextlib.nullcontext()
-        with hogs, LocalStack({"BOOKING_STRATEGY": "atomic"}, distance=distance) as stack:
+        with load_of(setting), LocalStack({"BOOKING_STRATEGY": "atomic"}, distance=distance) as stack:
             for profile in PROFILES:
                 counts: Counter[str] = Counter()
                 started = time.monotonic()
