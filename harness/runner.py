@@ -109,6 +109,15 @@ class ReadsInFlight:
             self._raise_failed()
         self._tasks.add(asyncio.create_task(read()))
 
+    def start(self, read: Callable[[], Awaitable[None]]) -> bool:
+        """Start `read()` unless `limit` reads are in flight; whether it started. It never waits
+        and never raises, so a timer's callback may call it: a read that failed raises at the next
+        `send` or at `drain`."""
+        if self.full():
+            return False
+        self._tasks.add(asyncio.create_task(read()))
+        return True
+
     def full(self) -> bool:
         return len(self._tasks) >= self._limit
 
@@ -252,20 +261,24 @@ class Run:
         by REST's round trip as well (230 ms with REST 100 ms away), and a mutant's 50 ms window
         fell between two: split_tx was caught in 3 of 8 seeds there, ack_before_commit in none.
         The checker takes reads as intervals (CONTRACT.md section 3): overlapping ones are judged
-        as they are."""
-        read = asyncio.create_task(self.read(recorder, truth))
+        as they are. The extra reads leave from a timer rather than from a task racing the step's
+        read: the step's read is awaited as it is, which costs a paced step about 0.1 ms less CPU
+        than a task and asyncio.wait (measured here, in the VM's cold wakes)."""
+        loop = asyncio.get_running_loop()
+        pause = self.config.step_pause_s
+
+        def read_again() -> None:
+            nonlocal timer
+            self.reads.start(lambda: self.read(recorder, truth))  # none once 8 are in flight
+            timer = loop.call_later(pause, read_again)
+
+        # With no pause (a benchmark's back-to-back run), the step reads are all there is.
+        timer = loop.call_later(pause, read_again) if pause > 0 else None
         try:
-            while True:
-                done, _ = await asyncio.wait({read}, timeout=self.config.step_pause_s)
-                if done:
-                    break
-                if not self.reads.full():  # else the step's own read is all there is to wait for
-                    await self.reads.send(lambda: self.read(recorder, truth))
+            await self.read(recorder, truth)
         finally:
-            if not read.done():
-                read.cancel()
-                await asyncio.gather(read, return_exceptions=True)
-        read.result()
+            if timer is not None:
+                timer.cancel()
 
     async def stop_at_violation(self, strike: asyncio.Task[None] | None, recorder: Recorder, truth: TruthReader,
                                 checker: Checker) -> Verdict:
@@ -423,8 +436,8 @@ class Run:
         recorder.complete(settle, OpKind.OK, Details(error=unhealthy))
 
     async def _keep_reading(self, recorder: Recorder, truth: TruthReader) -> None:
-        """A read every step's pause, until cancelled."""
-        while True:
+        """A read every step's pause, until cancelled (none with no pause: the final read is enough)."""
+        while self.config.step_pause_s > 0:
             await asyncio.sleep(self.config.step_pause_s)
             await self.reads.send(lambda: self.read(recorder, truth))
 
