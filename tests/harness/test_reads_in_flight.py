@@ -49,24 +49,6 @@ def test_start_refuses_past_the_limit_and_never_waits() -> None:
     assert most == 3
 
 
-def test_send_waits_for_a_free_place() -> None:
-    async def scenario() -> tuple[bool, int]:
-        reads, in_flight = Reads(), ReadsInFlight(limit=2)
-        await in_flight.send(reads.read)
-        await in_flight.send(reads.read)
-        third = asyncio.create_task(in_flight.send(reads.read))
-        await asyncio.sleep(0.01)
-        waited = not third.done()
-        reads.answer()
-        await third
-        await in_flight.drain()
-        return waited, reads.most
-
-    waited, most = asyncio.run(scenario())
-    assert waited
-    assert most == 2
-
-
 def test_a_failed_read_started_from_a_timer_raises_at_drain() -> None:
     async def scenario() -> bool:
         in_flight = ReadsInFlight()
@@ -81,14 +63,3 @@ def test_a_failed_read_started_from_a_timer_raises_at_drain() -> None:
         return started_after
 
     assert asyncio.run(scenario())
-
-
-def test_a_failed_read_raises_at_the_next_send() -> None:
-    async def scenario() -> None:
-        in_flight = ReadsInFlight()
-        await in_flight.send(failing_read)
-        await asyncio.sleep(0)
-        with pytest.raises(RestUnreachableError):
-            await in_flight.send(Reads().read)
-
-    asyncio.run(scenario())
